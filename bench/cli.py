@@ -1,0 +1,119 @@
+"""``albench`` / ``python -m bench``: run, list, figures, report.
+
+  albench run --strategy vabal --data cifar10_rare5 --seeds 0,1,2 --device cuda epochs=100
+  albench run --strategy random,coreset,bald,vaal,vabal --data cifar10_dom1,cifar10_dom5 --executor pool --workers 4
+  albench figures            # every figure the results allow, and which paper runs are missing
+"""
+import argparse
+import importlib
+import sys
+
+from bench.errors import AlbenchError
+
+
+def _csv(text):
+    return [t for t in (text or "").replace(" ", "").split(",") if t]
+
+
+def cmd_run(a):
+    from bench.grid import expand, run_grid
+    from bench.loop import prepare
+    from strategies import list_strategies
+
+    for mod in a.imports:
+        importlib.import_module(mod)
+    fields = {k: v for k, v in (("device", a.device), ("data_root", a.data_root), ("out", a.out)) if v}
+    trials = expand(_csv(a.data) or ["digits"], _csv(a.strategy) or None,
+                    [int(s) for s in _csv(a.seeds)] if a.seeds else None, a.config, a.overrides, **fields)
+    for name in {t.strategy for t in trials}:
+        if name not in list_strategies():
+            raise KeyError(f"unknown strategy {name!r}; available: {', '.join(list_strategies())}")
+    checked = set()
+    for t in trials:  # every error of the input surfaces before the first file is written
+        if (t.cfg.dataset, t.strategy) not in checked:
+            prepare(t.cfg, t.strategy)
+            checked.add((t.cfg.dataset, t.strategy))
+    print(f"albench: {len(trials)} trial(s) -> {trials[0].cfg.out}/", file=sys.stderr)
+    run_grid(trials, a.executor, a.workers, a.address, progress=not a.no_progress)
+    from bench.plots import format_summary
+    from bench.results import collect, summarise
+
+    df = collect(trials[0].cfg.out)
+    names = {(t.cfg.dataset, t.strategy) for t in trials}
+    df = df[[(d, s) in names for d, s in zip(df["dataset"], df["strategy"])]]
+    print(format_summary(summarise(df)))
+
+
+def cmd_list(a):
+    from bench import import_datasets
+    from strategies import get_strategy, list_strategies
+
+    print("strategies:")
+    for s in list_strategies():
+        print(f"  {s:18s} {get_strategy(s)!r}")
+    print("datasets (plus the grammar in SPEC.md):")
+    print("  " + " ".join(import_datasets().list_datasets()))
+
+
+def cmd_figures(a):
+    from bench.plots import make_figures
+
+    make_figures(a.out or "results", a.figures_dir)
+
+
+def cmd_report(a):
+    from bench.plots import format_summary
+    from bench.results import collect, summarise
+
+    s = summarise(collect(a.out or "results"))
+    print(format_summary(s) if not s.empty else f"no results under {a.out or 'results'}")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="albench", description="active-learning benchmark (VaB-AL reproduction)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run trials (a grid of datasets x strategies x seeds); resumes finished rounds")
+    r.add_argument("--strategy", "-s", help="comma-separated registry keys (default: the preset's strategies)")
+    r.add_argument("--data", "-d", help="comma-separated dataset specs (default: digits)")
+    r.add_argument("--seeds", help="comma-separated integer seeds (default: the preset's)")
+    r.add_argument("--config", "-c", help="preset YAML (default: configs/paper/<family>.yaml or configs/digits.yaml)")
+    r.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    r.add_argument("--data-root", help="where datasets live (default: $ALBENCH_DATA, else ~/.cache/albench)")
+    r.add_argument("--out", help="results root (default: results)")
+    r.add_argument("--executor", default="local", choices=["local", "pool", "ray"])
+    r.add_argument("--workers", type=int, default=1, help="processes (pool) or concurrent tasks (ray)")
+    r.add_argument("--address", help="ray: address of an existing cluster ('auto' joins the local one)")
+    r.add_argument("--import", dest="imports", action="append", default=[],
+                   help="import this module first (registers your own strategies)")
+    r.add_argument("--no-progress", action="store_true")
+    r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. epochs=50")
+    r.set_defaults(fn=cmd_run)
+    sub.add_parser("list", help="registered strategies and dataset specs").set_defaults(fn=cmd_list)
+    for name, fn, text in (("figures", cmd_figures, "draw every figure the results allow"),
+                           ("report", cmd_report, "print the summary table")):
+        f = sub.add_parser(name, help=text)
+        f.add_argument("--out", help="results root (default: results)")
+        if name == "figures":
+            f.add_argument("--figures-dir", help="default: <out>/figures")
+        f.set_defaults(fn=fn)
+    return p
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
+    try:
+        a.fn(a)
+    except KeyError as err:
+        print(f"albench: error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+    except (AlbenchError, ValueError) as err:
+        print(f"albench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("albench: interrupted; finished rounds are saved, the same command resumes", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""One frozen dataclass of defaults (the paper protocol, Sec. 4.2), YAML presets, ``key=value`` overrides.
+
+Resolution order: dataclass defaults < preset YAML (``configs/...``) < command-line ``key=value``.
+The resolved config is written beside every result (``config.json``).
+"""
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+import yaml
+
+from bench.errors import ConfigError
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+DEFAULT_STRATEGIES = ("random", "entropy", "margin", "least_confidence", "coreset", "bald", "vaal", "vabal")
+
+
+@dataclass(frozen=True)
+class Config:
+    # what to run
+    dataset: str = "digits"                  # dataset spec, see `albench list`
+    strategies: Tuple[str, ...] = DEFAULT_STRATEGIES  # registry keys (a grid runs each)
+    strategy_params: dict = field(default_factory=dict)  # {strategy: {param: value}} for get_strategy()
+    seeds: Tuple[int, ...] = (0, 1, 2)       # one trial per seed; every random stream derives from it
+    # the active-learning schedule (paper Sec. 4.1)
+    initial: int = 500                       # size of the random initial labelled pool
+    budget: int = 500                        # images labelled per selection round
+    rounds: int = 5                          # selection rounds after the initial pool
+    # the classifier (paper Sec. 4.2)
+    arch: str = "resnet18"                   # resnet18 | resnet34 (supplement Fig. 6)
+    width: int = 64                          # channels of the first stage (64 = the paper's ResNet)
+    epochs: int = 200                        # retrained from scratch for this many epochs each round
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_milestones: Tuple[int, ...] = (160,)  # epochs where lr is multiplied by lr_gamma (0.1 -> 0.01)
+    lr_gamma: float = 0.1
+    crop_pad: int = 4                        # random crop with this zero padding (0 = off)
+    hflip: bool = True                       # random horizontal flip
+    # execution
+    eval_batch_size: int = 1024              # batch for evaluation and for strategies' forward passes
+    device: str = "auto"                     # auto | cpu | cuda | cuda:N
+    data_root: str = ""                      # '' = $ALBENCH_DATA, else ~/.cache/albench
+    download: bool = False                   # let torchvision download CIFAR where the network allows
+    out: str = "results"                     # results root: <out>/<dataset>/<strategy>/seed<k>/
+
+    def params_for(self, strategy: str) -> dict:
+        return dict(self.strategy_params.get(strategy, {}) or {})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+TUPLE_FIELDS = {"strategies", "seeds", "lr_milestones"}
+
+
+def _coerce(key: str, value):
+    if key not in FIELDS:
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(FIELDS)}")
+    if key in TUPLE_FIELDS:
+        if isinstance(value, str):
+            value = [v for v in value.replace(" ", "").split(",") if v]
+        value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+        if key != "strategies":
+            value = tuple(int(v) for v in value)
+        return value
+    default = FIELDS[key].default
+    if key == "strategy_params":
+        if not isinstance(value, dict):
+            raise ConfigError("strategy_params must be a mapping {strategy: {param: value}}")
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    try:
+        return type(default)(value) if value is not None else default
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a {type(default).__name__}, got {value!r}") from None
+
+
+def parse_override(text: str):
+    """``key=value`` (value parsed as YAML); ``strategy_params.vabal.lam=0.01`` sets a nested entry."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not key=value")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def preset_for(dataset: str) -> str:
+    """The preset a dataset runs under by default: configs/paper/<family>.yaml, or configs/digits.yaml."""
+    family = dataset.split("_")[0]
+    path = os.path.join(CONFIG_DIR, "paper", f"{family}.yaml")
+    return path if os.path.exists(path) else os.path.join(CONFIG_DIR, "digits.yaml")
+
+
+def load_config(preset: Optional[str] = None, overrides=(), **fields) -> Config:
+    """Defaults < preset (a path, or a name under configs/) < ``overrides`` ("k=v" strings) < ``fields``."""
+    values = {}
+    if preset:
+        path = preset if os.path.exists(preset) else os.path.join(CONFIG_DIR, preset)
+        path = path if os.path.exists(path) or path.endswith(".yaml") else path + ".yaml"
+        if not os.path.exists(path):
+            raise ConfigError(f"config {preset!r} not found (looked at {path}); presets live in {CONFIG_DIR}")
+        with open(path) as f:
+            values.update(yaml.safe_load(f) or {})
+    items = [parse_override(o) for o in overrides] + list(fields.items())
+    for key, value in items:
+        if key.startswith("strategy_params."):
+            _, strat, *rest = key.split(".")
+            params = {k: dict(v) for k, v in values.get("strategy_params", {}).items()}
+            if rest:
+                params.setdefault(strat, {})[rest[0]] = value
+            else:
+                params[strat] = value
+            key, value = "strategy_params", params
+        values[key] = value
+    cfg = Config(**{k: _coerce(k, v) for k, v in values.items()})
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: Config):
+    """Errors that need no data: non-positive sizes, an unknown device string, a schedule past the epochs."""
+    for key in ("initial", "budget", "epochs", "batch_size", "eval_batch_size", "width"):
+        if getattr(cfg, key) <= 0:
+            raise ConfigError(f"{key} must be > 0, got {getattr(cfg, key)}")
+    if cfg.rounds < 0:
+        raise ConfigError(f"rounds must be >= 0, got {cfg.rounds}")
+    if not cfg.seeds or not cfg.strategies:
+        raise ConfigError("at least one seed and one strategy are needed")
+    if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")

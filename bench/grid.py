@@ -1,0 +1,106 @@
+"""A grid of trials (datasets x strategies x seeds) and the executors that run it.
+
+``local`` runs trials one after another in this process; ``pool`` runs them in N worker processes that
+share the machine's GPUs (round-robin over the visible devices); ``ray`` submits each trial as a Ray task
+with a fractional GPU.  A trial writes only its own folder, so workers never touch the same file; a
+finished trial is skipped and a partial one resumes (``bench.loop.run_trial``).
+"""
+import os
+import sys
+from dataclasses import dataclass, replace
+
+from tqdm.auto import tqdm
+
+from bench.config import Config, load_config, preset_for
+
+
+@dataclass(frozen=True)
+class Trial:
+    cfg: Config
+    strategy: str
+    seed: int
+
+    @property
+    def name(self):
+        return f"{self.cfg.dataset}/{self.strategy}/seed{self.seed}"
+
+
+def expand(datasets, strategies=None, seeds=None, config=None, overrides=(), **fields):
+    """Trials for every (dataset, strategy, seed); each dataset under ``config`` or its own preset."""
+    trials = []
+    for d in datasets:
+        cfg = load_config(config or preset_for(d), overrides, dataset=d, **fields)
+        for s in (strategies or cfg.strategies):
+            for k in (seeds if seeds is not None else cfg.seeds):
+                trials.append(Trial(replace(cfg, strategies=tuple(strategies or cfg.strategies)), s, int(k)))
+    return trials
+
+
+def run_one(trial: Trial, progress: bool = True, device: str = None):
+    from bench.loop import run_trial
+
+    cfg = replace(trial.cfg, device=device) if device else trial.cfg
+    return run_trial(cfg, trial.strategy, trial.seed, progress=progress)
+
+
+def _pool_worker(args):
+    trial, device = args
+    run_one(trial, progress=False, device=device)
+    return trial.name
+
+
+def run_grid(trials, executor: str = "local", workers: int = 1, address: str = None, progress: bool = True,
+             gpus_per_trial: float = None):
+    """Run ``trials`` through ``executor``; returns the names of the trials that finished."""
+    if executor == "local":
+        return [run_one(t, progress) and t.name for t in trials]
+    bar = tqdm(total=len(trials), desc=f"grid ({executor}, {workers} workers)", unit="trial", disable=not progress)
+    done = []
+    if executor == "pool":
+        import multiprocessing as mp
+
+        import torch
+
+        n_gpu = torch.cuda.device_count()
+        jobs = [(t, (f"cuda:{i % n_gpu}" if n_gpu and t.cfg.device in ("auto", "cuda") else None))
+                for i, t in enumerate(trials)]
+        with mp.get_context("spawn").Pool(workers, maxtasksperchild=1) as p:
+            for name in p.imap_unordered(_pool_worker, jobs):
+                done.append(name)
+                bar.update(1)
+                bar.set_postfix_str(name)
+    elif executor == "ray":
+        done = _run_ray(trials, workers, address, bar, gpus_per_trial)
+    else:
+        raise ValueError(f"unknown executor {executor!r}; use local, pool or ray")
+    bar.close()
+    return done
+
+
+def _run_ray(trials, workers, address, bar, gpus_per_trial):
+    try:
+        import ray
+    except ImportError:
+        raise SystemExit("the ray executor needs Ray: pip install -e .[ray]") from None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {"env_vars": {"PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}}
+    if not ray.is_initialized():
+        kw = {"address": address} if address else {"num_cpus": max(1, workers), "include_dashboard": False}
+        ray.init(runtime_env=env, log_to_driver=False, **kw)
+    n_gpu = ray.cluster_resources().get("GPU", 0)
+    gpu = gpus_per_trial if gpus_per_trial is not None else (min(1.0, n_gpu / max(1, workers)) if n_gpu else 0)
+    task = ray.remote(num_gpus=gpu, num_cpus=1, max_retries=1)(_ray_task)
+    pending = [task.remote(t, sys.path) for t in trials]
+    done = []
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        done.append(ray.get(ready[0]))
+        bar.update(1)
+        bar.set_postfix_str(done[-1])
+    return done
+
+
+def _ray_task(trial, path):
+    sys.path[:0] = [p for p in path if p not in sys.path]
+    run_one(trial, progress=False)
+    return trial.name

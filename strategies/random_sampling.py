@@ -1,0 +1,12 @@
+"""Uniform random sampling: the baseline every active-learning paper reports (VaB-AL Sec. 4.2)."""
+from strategies import register
+from strategies.base import Strategy
+
+
+@register("random")
+class RandomSampling(Strategy):
+    """Select ``budget`` unlabelled images uniformly at random with the pool's seeded Generator."""
+
+    def select(self, pool, budget):
+        k = self.check_budget(pool, budget)
+        return pool.rng.choice(pool.unlabelled, size=k, replace=False).astype("int64")
