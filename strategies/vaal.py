@@ -105,8 +105,8 @@ class VAAL(Strategy):
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)
         dev, x = pool.device, pool.x
-        lab = torch.as_tensor(pool.labelled, device=dev)
-        unl = torch.as_tensor(pool.unlabelled, device=dev)
+        lab = torch.tensor(pool.labelled, device=dev)
+        unl = torch.tensor(pool.unlabelled, device=dev)
         iters = max(1, len(pool) * self.epochs // self.batch_size)
         with seeded(pool.torch_seed(), dev):
             vae = ConvVAE(x.shape[1], x.shape[2], self.latent_dim, self.width).to(dev)
