@@ -11,6 +11,7 @@ OUT      ?= results
 EXECUTOR ?= local
 WORKERS  ?= 1
 ARGS     ?=
+EXTRAS   ?= dev
 
 RUN_FLAGS = --data $(DATA) --out $(OUT) --executor $(EXECUTOR) --workers $(WORKERS) \
 	$(if $(STRATEGY),--strategy $(STRATEGY)) $(if $(SEEDS),--seeds $(SEEDS)) \
@@ -21,7 +22,7 @@ RUN_FLAGS = --data $(DATA) --out $(OUT) --executor $(EXECUTOR) --workers $(WORKE
 setup:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[$(EXTRAS)]"
 
 test:
 	$(PY) -m pytest -q -m "not slow and not gpu"

@@ -30,8 +30,9 @@ def accuracy_curve(df: pd.DataFrame, title: str = "", ax=None, metric: str = "ac
     sns.lineplot(data=df, x="n_labelled", y=metric, hue="strategy", style="strategy", markers=True,
                  dashes=False, errorbar="sd", ax=ax)
     n_seeds = df.groupby("strategy")["seed"].nunique()
+    seeds = f"{n_seeds.min()}" if n_seeds.min() == n_seeds.max() else f"{n_seeds.min()}-{n_seeds.max()}"
     ax.set(xlabel="number of labelled images", ylabel=metric.replace("_", " "),
-           title=f"{title} (mean ± std over {n_seeds.min()}–{n_seeds.max()} seeds)" if title else "")
+           title=f"{title} (mean ± std over {seeds} seed{'s' if seeds != '1' else ''})" if title else "")
     ax.grid(alpha=0.3)
     return ax.figure
 
