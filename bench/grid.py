@@ -53,7 +53,9 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
              gpus_per_trial: float = None):
     """Run ``trials`` through ``executor``; returns the names of the trials that finished."""
     if executor == "local":
-        return [run_one(t, progress) and t.name for t in trials]
+        for t in trials:
+            run_one(t, progress)
+        return [t.name for t in trials]
     bar = tqdm(total=len(trials), desc=f"grid ({executor}, {workers} workers)", unit="trial", disable=not progress)
     done = []
     if executor == "pool":
