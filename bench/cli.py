@@ -31,7 +31,7 @@ def cmd_run(a):
     checked = set()
     for t in trials:  # every error of the input surfaces before the first file is written
         if (t.cfg.dataset, t.strategy) not in checked:
-            prepare(t.cfg, t.strategy)
+            prepare(t.cfg, t.strategy, t.seed)
             checked.add((t.cfg.dataset, t.strategy))
     print(f"albench: {len(trials)} trial(s) -> {trials[0].cfg.out}/", file=sys.stderr)
     run_grid(trials, a.executor, a.workers, a.address, progress=not a.no_progress)

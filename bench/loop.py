@@ -38,23 +38,19 @@ def check_schedule(cfg, n_train: int):
             f"{max(0, (n_train - cfg.initial) // cfg.budget)} rounds of {cfg.budget} fit)")
 
 
-def prepare(cfg, strategy_name: str):
-    """Everything that can fail on bad input, before any file is written: (dataset, strategy)."""
-    from strategies import get_strategy
-
-    strategy = get_strategy(strategy_name, **cfg.params_for(strategy_name))
-    ds = import_datasets().get_dataset(cfg.dataset, cfg.data_root or None, seed=0, download=cfg.download)
-    check_schedule(cfg, len(ds.y_train))
-    return strategy
-
-
-def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, position: int = 0):
-    """Run (or resume) one trial; returns its rows (list of dicts). Writes under ``cfg.out``."""
+def prepare(cfg, strategy_name: str, seed: int = 0):
+    """Everything that can fail on bad input, before any file is written: (strategy, dataset)."""
     from strategies import get_strategy
 
     strategy = get_strategy(strategy_name, **cfg.params_for(strategy_name))
     ds = import_datasets().get_dataset(cfg.dataset, cfg.data_root or None, seed=seed, download=cfg.download)
     check_schedule(cfg, len(ds.y_train))
+    return strategy, ds
+
+
+def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, position: int = 0):
+    """Run (or resume) one trial; returns its rows (list of dicts). Writes under ``cfg.out``."""
+    strategy, ds = prepare(cfg, strategy_name, seed)
     device = resolve_device(cfg.device)
 
     identity = {k: getattr(cfg, k) for k in IDENTITY_FIELDS}

@@ -5,7 +5,7 @@ Labels of unlabelled indices cannot be read: ``labels(idx)`` raises ``LabelLeakE
 outside the labelled pool, and the label array itself is kept in a closure, not an attribute.  Images
 are served as stored (uint8, never augmented).
 """
-from typing import Callable, List
+from typing import Callable
 
 import numpy as np
 import torch
@@ -90,8 +90,11 @@ class Pool:
         """The penultimate embedding (pooled output of the last residual block), float32."""
         return self.map(idx, lambda o: o.embedding.float())
 
-    def pooled_features(self, idx) -> List[torch.Tensor]:
-        """The four residual-block feature maps, globally average-pooled: a list of N x C_i float32."""
+    def pooled_features(self, idx, with_logits: bool = False):
+        """The four residual-block feature maps, globally average-pooled: a list of N x C_i float32
+        (and the logits from the same forward pass, with ``with_logits``)."""
         dims = np.cumsum([0] + list(self.model.feature_dims))
-        cat = self.map(idx, lambda o: torch.cat([f.float().mean(dim=(2, 3)) for f in o.features], 1))
-        return [cat[:, a:b] for a, b in zip(dims[:-1], dims[1:])]
+        cat = self.map(idx, lambda o: torch.cat([f.float().mean(dim=(2, 3)) for f in o.features]
+                                                + ([o.logits.float()] if with_logits else []), 1))
+        feats = [cat[:, a:b] for a, b in zip(dims[:-1], dims[1:])]
+        return (feats, cat[:, dims[-1]:]) if with_logits else feats

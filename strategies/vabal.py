@@ -232,12 +232,10 @@ class VaBAL(Strategy):
         k_sel = self.check_budget(pool, budget)
         k = pool.num_classes
         both = np.concatenate([pool.unlabelled, pool.labelled])
-        dims = list(np.cumsum([0] + list(pool.model.feature_dims)))
-        out = pool.map(both, lambda o: torch.cat([f.float().mean((2, 3)) for f in o.features] + [o.logits.float()], 1))
-        feats_all = [out[:, a:b] for a, b in zip(dims[:-1], dims[1:])]
+        feats_all, logits = pool.pooled_features(both, with_logits=True)
         n_u = len(pool.unlabelled)
         unl, lab = [f[:n_u] for f in feats_all], [f[n_u:] for f in feats_all]
-        y_cls = out[:n_u, dims[-1]:].argmax(1)
+        y_cls = logits[:n_u].argmax(1)
         with seeded(pool.torch_seed(), pool.device):
             vae, history = train_vae(unl, y_cls, k, self, pool.device, pool.torch_seed())
             pred_u, loss = mc_statistics(vae, unl, k, self)
