@@ -8,8 +8,8 @@ Sections:
   train       images/s of albench's trainer at the paper protocol (batch 128): 32x32 RGB, 64x64 gray
   reference   the same for a peer-style pipeline (torchvision transforms on PIL images, DataLoader with
               worker processes, fp32) and the ratio albench / reference
-  select      seconds of select() per strategy on a pool of --pool images (--labelled labelled)
-  round       seconds of one AL round (train --round-epochs on --labelled images + evaluate + select)
+  select      seconds of select() per strategy on a 50,000-image pool (500 labelled; --quick: 600 / 100)
+  round       seconds of one AL round (train 200 epochs on the labelled images + evaluate + select)
   concurrent  total training images/s with K trials running at once in separate processes
 Inputs are random uint8 images (speed does not depend on content; never zeros, see METHOD notes).
 """
@@ -19,6 +19,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -44,9 +45,9 @@ def trainer_rate(cfg, n, channels, size, device, epochs):
     """Images/s of bench.train.train_classifier over ``epochs`` epochs of ``n`` images (after a warm-up)."""
     x, y = data(n, channels, size, device)
     mean, std = [0.5] * channels, [0.25] * channels
-    warm = cfg.__class__(**{**cfg.to_dict(), "epochs": 1})
+    warm = replace(cfg, epochs=1)
     train_classifier(warm, x[: 4 * cfg.batch_size], y[: 4 * cfg.batch_size], 10, 0, mean, std)
-    run = cfg.__class__(**{**cfg.to_dict(), "epochs": epochs, "lr_milestones": (epochs,)})
+    run = replace(cfg, epochs=epochs, lr_milestones=(epochs,))
     _sync(device)
     _, seconds = train_classifier(run, x, y, 10, 1, mean, std)
     return n * epochs / seconds
@@ -130,12 +131,13 @@ def select_seconds(cfg, names, n_pool, n_lab, device, params):
     return out
 
 
-def round_seconds(cfg, names, n_pool, n_lab, device, params, epochs):
-    """Seconds of one AL round per strategy: train on n_lab images, evaluate on 10,000, select."""
+def round_seconds(cfg, names, n_pool, n_lab, device, params, epochs, sel=None):
+    """Seconds of one AL round per strategy: train on n_lab images, evaluate on 10,000, select
+    (``sel``: select seconds already measured by the select section, else measured here)."""
     x_test, y_test = data(min(10_000, n_pool), 3, 32, device, seed=1)
-    run = cfg.__class__(**{**cfg.to_dict(), "epochs": epochs, "lr_milestones": (max(1, epochs * 4 // 5),)})
+    run = replace(cfg, epochs=epochs, lr_milestones=(max(1, epochs * 4 // 5),))
     x, y = data(n_lab, 3, 32, device)
-    sel = select_seconds(cfg, names, n_pool, n_lab, device, params)
+    sel = sel or select_seconds(cfg, names, n_pool, n_lab, device, params)
     out = {}
     for name in names:
         t0 = time.perf_counter()
@@ -153,11 +155,11 @@ def _concurrent_worker(args):
     cfg = Config(**cfg_dict)
     dev = torch.device(device)
     x, y = data(n, 3, 32, dev)
-    train_classifier(Config(**{**cfg_dict, "epochs": 1}), x[:512], y[:512], 10, 0, [0.5] * 3, [0.25] * 3)
+    train_classifier(replace(cfg, epochs=1), x[:512], y[:512], 10, 0, [0.5] * 3, [0.25] * 3)
     while time.time() < start_at:  # every worker starts timing together
         time.sleep(0.001)
     t0 = time.perf_counter()
-    run = Config(**{**cfg.to_dict(), "epochs": epochs, "lr_milestones": (epochs,)})
+    run = replace(cfg, epochs=epochs, lr_milestones=(epochs,))
     train_classifier(run, x, y, 10, 1, [0.5] * 3, [0.25] * 3)
     return t0, time.perf_counter(), n * epochs
 
@@ -186,7 +188,7 @@ def main(argv=None):
     n_train, epochs = (256, 1) if q else (25_000, 3)
     n_pool, n_lab = (600, 100) if q else (50_000, 500)
     if q:
-        cfg = cfg.__class__(**{**cfg.to_dict(), "width": 8, "eval_batch_size": 256, "budget": 50})
+        cfg = replace(cfg, width=8, eval_batch_size=256, budget=50)
     params = {"bald": {"passes": 4 if q else 100}, "vaal": {"epochs": 1 if q else 100, "width": 8 if q else 128},
               "vabal": {"epochs": 1 if q else 20, "mc_samples": 4 if q else 100}}
     names = [s for s in a.strategies.split(",") if s]
@@ -217,7 +219,8 @@ def main(argv=None):
         for k, v in res["select_seconds"].items():
             report(f"select {cfg.budget} of {n_pool - n_lab}: {k}", v, "s")
     if "round" in sections:
-        res["round_seconds"] = round_seconds(cfg, names, n_pool, n_lab, device, params, 2 if q else cfg.epochs)
+        res["round_seconds"] = round_seconds(cfg, names, n_pool, n_lab, device, params, 2 if q else cfg.epochs,
+                                             res.get("select_seconds"))
         for k, v in res["round_seconds"].items():
             report(f"AL round ({n_lab} labelled, {2 if q else cfg.epochs} epochs): {k}", v, "s")
     if "concurrent" in sections:
