@@ -42,6 +42,7 @@ class Config:
     # execution
     eval_batch_size: int = 1024              # batch for evaluation and for strategies' forward passes
     device: str = "auto"                     # auto | cpu | cuda | cuda:N
+    train_step: str = "auto"                 # auto (graph on CUDA, eager on CPU) | eager | graph | compile
     data_root: str = ""                      # '' = $ALBENCH_DATA, else ~/.cache/albench
     download: bool = False                   # let torchvision download CIFAR where the network allows
     out: str = "results"                     # results root: <out>/<dataset>/<strategy>/seed<k>/
@@ -132,5 +133,7 @@ def check_config(cfg: Config):
         raise ConfigError(f"rounds must be >= 0, got {cfg.rounds}")
     if not cfg.seeds or not cfg.strategies:
         raise ConfigError("at least one seed and one strategy are needed")
+    if cfg.train_step not in ("auto", "eager", "graph", "compile"):
+        raise ConfigError(f"train_step must be auto, eager, graph or compile, got {cfg.train_step!r}")
     if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
         raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")

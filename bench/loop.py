@@ -22,7 +22,7 @@ from bench import import_datasets
 from bench.errors import ConfigError
 from bench.pool import Pool
 from bench.results import atomic_write, load_trial, save_round, trial_dir, versions
-from bench.train import channel_stats, evaluate, resolve_device, train_classifier
+from bench.train import channel_stats, evaluate, resolve_device, sync, train_classifier
 
 # config fields that change a trial's numbers; a results folder refuses to resume under different ones
 IDENTITY_FIELDS = ("dataset", "initial", "budget", "rounds", "arch", "width", "epochs", "batch_size", "lr",
@@ -38,14 +38,18 @@ def check_schedule(cfg, n_train: int):
             f"{max(0, (n_train - cfg.initial) // cfg.budget)} rounds of {cfg.budget} fit)")
 
 
+def load_checked(cfg, seed: int = 0):
+    """The trial's dataset (removal drawn by ``seed``), with the schedule checked against its size."""
+    ds = import_datasets().get_dataset(cfg.dataset, cfg.data_root or None, seed=seed, download=cfg.download)
+    check_schedule(cfg, len(ds.y_train))
+    return ds
+
+
 def prepare(cfg, strategy_name: str, seed: int = 0):
     """Everything that can fail on bad input, before any file is written: (strategy, dataset)."""
     from strategies import get_strategy
 
-    strategy = get_strategy(strategy_name, **cfg.params_for(strategy_name))
-    ds = import_datasets().get_dataset(cfg.dataset, cfg.data_root or None, seed=seed, download=cfg.download)
-    check_schedule(cfg, len(ds.y_train))
-    return strategy, ds
+    return get_strategy(strategy_name, **cfg.params_for(strategy_name)), load_checked(cfg, seed)
 
 
 def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, position: int = 0):
@@ -101,8 +105,7 @@ def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, positio
                         cfg.eval_batch_size, ds.classes)
             t0 = time.perf_counter()
             selected = np.asarray(strategy.select(pool, cfg.budget))
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            sync(device)
             select_s = time.perf_counter() - t0
             check_selection(selected, pool, cfg.budget, strategy_name)
             record["diagnostics"] = getattr(strategy, "diagnostics_", {}) or {}

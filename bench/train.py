@@ -1,8 +1,9 @@
 """Training and evaluation of the classifier, as plain functions.
 
 Images stay on the device as uint8 tensors; augmentation (random crop with zero padding, horizontal flip)
-runs there in batch.  On CUDA the forward/backward runs under bf16 autocast with channels_last memory; on
-the CPU it is plain fp32.  No host synchronisation happens inside an epoch.
+runs there in batch.  On CUDA the forward/backward runs under bf16 autocast with channels_last memory and,
+by default, each step is replayed from a CUDA graph (``GraphedStep``); on the CPU it is plain fp32.  No
+host synchronisation happens inside an epoch: the learning rate lives on the device (``SGD``).
 """
 import contextlib
 import time
@@ -24,10 +25,11 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA, nothing on the CPU (fp32 there is faster and exact)."""
+def autocast(device: torch.device, cache: bool = True):
+    """bf16 autocast on CUDA, nothing on the CPU (fp32 there is faster and exact). ``cache=False`` for a
+    step captured in a CUDA graph (autocast's weight-cast cache must not outlive the capture)."""
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 
@@ -63,41 +65,159 @@ def channel_stats(x: np.ndarray):
     return xf.mean(axis=(0, 2)).tolist(), np.maximum(xf.std(axis=(0, 2)), 1e-3).tolist()
 
 
+STEP_MODES = ("auto", "eager", "graph", "compile")
+
+
+def sync(device) -> None:
+    """Wait for the device (CUDA); a no-op on the CPU. For timings only: training never calls it per step."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def lr_at(cfg, epoch: int) -> float:
+    """The step schedule: lr x gamma^(milestones reached), as torch's MultiStepLR stepped once per epoch."""
+    return cfg.lr * cfg.lr_gamma ** sum(epoch >= m for m in cfg.lr_milestones)
+
+
+class SGD:
+    """torch.optim.SGD's update (momentum, L2 weight decay, no dampening, not Nesterov) with the learning
+    rate held in a device tensor: the schedule changes it with ``set_lr`` (no host sync), and a step
+    captured in a CUDA graph reads the new value at every replay (torch's SGD bakes a float lr into it).
+
+    d = g + weight_decay * p;  buf = momentum * buf + d;  p -= lr * buf
+    """
+
+    def __init__(self, params, lr: float, momentum: float, weight_decay: float):
+        self.params = [p for p in params if p.requires_grad]
+        self.lr = torch.tensor(float(lr), device=self.params[0].device)
+        self.momentum, self.weight_decay = float(momentum), float(weight_decay)
+        self.bufs = [torch.zeros_like(p) for p in self.params]
+
+    def set_lr(self, lr: float):
+        self.lr.fill_(float(lr))
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        grads = [p.grad for p in self.params]
+        if self.weight_decay:
+            grads = torch._foreach_add(grads, self.params, alpha=self.weight_decay)
+        torch._foreach_mul_(self.bufs, self.momentum)
+        torch._foreach_add_(self.bufs, grads)
+        torch._foreach_sub_(self.params, torch._foreach_mul(self.bufs, self.lr))
+
+
+class GraphedStep:
+    """A whole training step (gather, augment, forward, backward, SGD) replayed from one CUDA graph.
+
+    The step reads its batch through a static index tensor into the device-resident training set, so a
+    replay costs one small copy and one graph launch instead of several hundred kernel launches. Before
+    capture the step runs ``warmup`` times on a side stream (cuDNN and allocator initialisation) and the
+    model, optimiser and RNG state are then put back exactly, so warm-up leaves no trace in the training.
+    With ``capture=False`` (the CPU) the same static-buffer step runs eagerly: the path tests exercise.
+    """
+
+    def __init__(self, step, batch: int, n: int, state, device, capture: bool, warmup: int = 2):
+        self.step, self.graph = step, None
+        self.idx = torch.arange(batch, device=device) % n          # warm-up batch; replays overwrite it
+        saved = [t.detach().clone() for t in state]
+        side = torch.cuda.Stream(device) if capture else None
+        rng_devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=rng_devices):
+            if capture:
+                side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side) if capture else contextlib.nullcontext():
+                for _ in range(warmup):
+                    step(self.idx)
+            if capture:
+                torch.cuda.current_stream(device).wait_stream(side)
+        with torch.no_grad():
+            for t, s in zip(state, saved):
+                t.copy_(s)
+        if capture:
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                step(self.idx)
+
+    def __call__(self, idx: torch.Tensor):
+        self.idx.copy_(idx)
+        if self.graph is None:
+            self.step(self.idx)
+        else:
+            self.graph.replay()
+
+
+def step_mode(cfg, device: torch.device) -> str:
+    """The training-step mode a config resolves to: ``auto`` is ``graph`` on CUDA, ``eager`` elsewhere."""
+    mode = getattr(cfg, "train_step", "auto")
+    if mode not in STEP_MODES:
+        from bench.errors import ConfigError
+
+        raise ConfigError(f"train_step must be one of {', '.join(STEP_MODES)}, got {mode!r}")
+    if mode == "auto":
+        return "graph" if device.type == "cuda" else "eager"
+    return mode
+
+
 def train_classifier(cfg, x: torch.Tensor, y: torch.Tensor, num_classes: int, seed: int, mean, std,
                      dropout: float = 0.0, progress=None):
     """Build a fresh classifier and train it on (x, y) with the config's schedule. Returns (model, seconds).
 
     ``x`` uint8 N x C x H x W and ``y`` int64, both on the training device. A last batch of one image is
-    dropped (BatchNorm cannot normalise a single 1x1 map).
+    dropped (BatchNorm cannot normalise a single 1x1 map). ``cfg.train_step`` picks how a step runs:
+    ``eager``; ``graph``, the step captured once per batch size and replayed (on the CPU: uncaptured);
+    ``compile``, ``torch.compile`` of the model (``reduce-overhead`` on CUDA, recompiles per new batch
+    shape); ``auto``, graph on CUDA and eager on the CPU. Every mode does the same mathematics.
     """
     device = x.device
+    mode = step_mode(cfg, device)
     start = time.perf_counter()
     with seeded(seed, device):
         model = build_classifier(cfg.arch, num_classes, x.shape[1], cfg.width, dropout, mean, std).to(device)
         if device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.lr_milestones), cfg.lr_gamma)
+        opt = SGD(model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
         model.train()
+        net = model
+        if mode == "compile":
+            net = torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else "default")
+
+        def step(idx):
+            opt.zero_grad()
+            xb = augment(x[idx], cfg.crop_pad, cfg.hflip)
+            with autocast(device, cache=False):
+                loss = F.cross_entropy(net(xb), y[idx])
+            loss.backward()
+            opt.step()
+
+        state = list(model.parameters()) + list(model.buffers()) + opt.bufs
+        graphs = {}
+
+        def runner(size):
+            if mode != "graph":
+                return step
+            if size not in graphs:
+                graphs[size] = GraphedStep(step, size, len(y), state, device, capture=device.type == "cuda")
+            return graphs[size]
+
         n = len(y)
-        for _ in range(cfg.epochs):
+        for epoch in range(cfg.epochs):
+            opt.set_lr(lr_at(cfg, epoch))
             perm = torch.randperm(n, device=device)
             for i in range(0, n, cfg.batch_size):
                 idx = perm[i:i + cfg.batch_size]
-                if len(idx) < 2:
-                    continue
-                xb = augment(x[idx], cfg.crop_pad, cfg.hflip)
-                with autocast(device):
-                    loss = F.cross_entropy(model(xb), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            sched.step()
+                if len(idx) >= 2:
+                    runner(len(idx))(idx)
             if progress is not None:
                 progress.update(1)
+        opt.zero_grad()   # the last gradients (in a graph's private pool) are not needed after training
+        del graphs
     model.eval().requires_grad_(False)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    sync(device)
     return model, time.perf_counter() - start
 
 
