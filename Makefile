@@ -17,7 +17,7 @@ RUN_FLAGS = --data $(DATA) --out $(OUT) --executor $(EXECUTOR) --workers $(WORKE
 	$(if $(STRATEGY),--strategy $(STRATEGY)) $(if $(SEEDS),--seeds $(SEEDS)) \
 	$(if $(CONFIG),--config $(CONFIG)) $(if $(DEVICE),--device $(DEVICE)) $(ARGS)
 
-.PHONY: setup test test-all bench figures list report perf clean
+.PHONY: setup test test-all bench fig3b figures list report perf clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ test-all:
 
 bench:
 	$(PY) -m bench run $(RUN_FLAGS)
+	$(PY) -m bench figures --out $(OUT)
+
+# the Fig. 3(b) grid at the paper protocol (45 trials), concurrent trials on the machine's GPUs; prints its wall time
+fig3b:
+	$(PY) -m bench run --strategy random,coreset,bald,vaal,vabal --data cifar10_dom1,cifar10_dom5,cifar10_dom10 \
+		--seeds 0,1,2 --out $(OUT) --executor pool --workers $(if $(filter 1,$(WORKERS)),8,$(WORKERS)) \
+		$(if $(DEVICE),--device $(DEVICE)) $(ARGS)
 	$(PY) -m bench figures --out $(OUT)
 
 figures:

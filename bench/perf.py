@@ -10,7 +10,11 @@ Sections:
               worker processes, fp32) and the ratio albench / reference
   select      seconds of select() per strategy on a 50,000-image pool (500 labelled; --quick: 600 / 100)
   round       seconds of one AL round (train 200 epochs on the labelled images + evaluate + select)
+  steps       the trainer's images/s per step mode: eager, CUDA graph, torch.compile (see bench.train)
   concurrent  total training images/s with K trials running at once in separate processes
+  grid        the Fig. 3(b) grid (cifar10_dom{1,5,10} x seeds 0-2 x random, coreset, bald, vaal, vabal):
+              an estimate from the rates measured above plus selects measured at the grid's pool size,
+              and a floor, its FLOPs (counted on meta tensors) at --peak-tflops
 Inputs are random uint8 images (speed does not depend on content; never zeros, see METHOD notes).
 """
 import argparse
@@ -26,12 +30,7 @@ import torch
 
 from bench.config import load_config
 from bench.pool import Pool
-from bench.train import evaluate, resolve_device, train_classifier
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from bench.train import evaluate, resolve_device, step_mode, sync, train_classifier
 
 
 def data(n, channels, size, device, seed=0):
@@ -45,10 +44,10 @@ def trainer_rate(cfg, n, channels, size, device, epochs):
     """Images/s of bench.train.train_classifier over ``epochs`` epochs of ``n`` images (after a warm-up)."""
     x, y = data(n, channels, size, device)
     mean, std = [0.5] * channels, [0.25] * channels
-    warm = replace(cfg, epochs=1)
-    train_classifier(warm, x[: 4 * cfg.batch_size], y[: 4 * cfg.batch_size], 10, 0, mean, std)
+    warm = 4 * cfg.batch_size + n % cfg.batch_size   # the same batch shapes as the timed run (compile)
+    train_classifier(replace(cfg, epochs=1), x[:warm], y[:warm], 10, 0, mean, std)
     run = replace(cfg, epochs=epochs, lr_milestones=(epochs,))
-    _sync(device)
+    sync(device)
     _, seconds = train_classifier(run, x, y, 10, 1, mean, std)
     return n * epochs / seconds
 
@@ -100,11 +99,11 @@ def reference_rate(cfg, n, channels, size, device, epochs, workers):
 
     model.train()
     epoch()  # warm-up (workers start, cuDNN picks kernels)
-    _sync(device)
+    sync(device)
     t0, seen = time.perf_counter(), 0
     for _ in range(epochs):
         seen += epoch()
-    _sync(device)
+    sync(device)
     return seen / (time.perf_counter() - t0)
 
 
@@ -123,10 +122,10 @@ def select_seconds(cfg, names, n_pool, n_lab, device, params):
         model.eval().requires_grad_(False)
         lab = np.random.default_rng(0).choice(n_pool, n_lab, replace=False)
         pool = Pool(x, y.cpu().numpy(), lab, model, 10, np.random.default_rng(0), device, cfg.eval_batch_size)
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         s.select(pool, cfg.budget)
-        _sync(device)
+        sync(device)
         out[name] = time.perf_counter() - t0
     return out
 
@@ -143,7 +142,7 @@ def round_seconds(cfg, names, n_pool, n_lab, device, params, epochs, sel=None):
         t0 = time.perf_counter()
         model, _ = train_classifier(run, x, y, 10, 0, [0.5] * 3, [0.25] * 3)
         evaluate(model, x_test, y_test, 10, cfg.eval_batch_size)
-        _sync(device)
+        sync(device)
         out[name] = time.perf_counter() - t0 + sel[name]
     return out
 
@@ -174,16 +173,103 @@ def concurrent_rate(cfg, k, n, device, epochs):
     return sum(r[2] for r in res) / (t1 - t0)
 
 
+FIG3B = {"datasets": ("cifar10_dom1", "cifar10_dom5", "cifar10_dom10"), "seeds": (0, 1, 2),
+         "strategies": ("random", "coreset", "bald", "vaal", "vabal")}
+CIFAR10_PER_CLASS, CIFAR10_TEST = 5000, 10_000
+
+
+def flops(cfg):
+    """FLOPs counted by torch's FlopCounterMode on meta tensors (shapes only, nothing computed): a
+    training image of the classifier, a forward image, and one VAAL iteration (its own ``iteration``)."""
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from bench.models import build_classifier
+    from strategies import get_strategy
+
+    out = {}
+    with torch.device("meta"):
+        model = build_classifier(cfg.arch, 10, 3, cfg.width)
+        x, y = torch.empty(2, 3, 32, 32, dtype=torch.uint8), torch.zeros(2, dtype=torch.long)
+        with FlopCounterMode(display=False) as fc:
+            F.cross_entropy(model(x), y).backward()
+        out["train_per_image"] = fc.get_total_flops() / 2
+        with FlopCounterMode(display=False) as fc, torch.no_grad():
+            model(x)
+        out["forward_per_image"] = fc.get_total_flops() / 2
+        vaal = get_strategy("vaal")   # the authors' hyper-parameters
+        parts = vaal.build(3, 32, "meta")
+        xb = torch.empty(vaal.batch_size, 3, 32, 32)
+        with FlopCounterMode(display=False) as fc:
+            vaal.iteration(*parts, lambda: (xb, xb))
+        out["vaal_iteration"] = fc.get_total_flops()
+    return out
+
+
+def fig3b_grid(cfg, device, params, measured, peak_tflops, quick):
+    """The Fig. 3(b) grid (3 datasets x 3 seeds x 5 strategies, 6 trainings of 200 epochs each), estimated
+    from rates measured here: training images / the best training rate measured (concurrent trials if
+    that section ran), plus every select at the grid's pool size measured alone, plus evaluation. And a
+    floor: the grid's FLOPs (paper protocol, the strategies' default = published hyper-parameters) at
+    ``peak_tflops``. Returns a dict; the command prints how it was computed."""
+    from datasets.registry import BASES
+    from strategies import get_strategy
+
+    paper = load_config("paper/cifar10")   # the grid's sizes and FLOPs are the paper's, even with --quick
+    n_trials = len(FIG3B["datasets"]) * len(FIG3B["seeds"])      # per strategy
+    dom = BASES["cifar10"][2]
+    n_pool = CIFAR10_PER_CLASS + 9 * (CIFAR10_PER_CLASS - round(dom * CIFAR10_PER_CLASS))
+    sizes = [paper.initial + r * paper.budget for r in range(paper.rounds + 1)]
+    train_images = n_trials * len(FIG3B["strategies"]) * paper.epochs * sum(sizes)
+    rate = max([measured.get("train_img_s_32x32x3", 0)] + list(measured.get("concurrent_img_s", {}).values()))
+    if not rate:
+        rate = trainer_rate(cfg, 256 if quick else 25_000, 3, 32, device, 1 if quick else 3)
+    n_lab = sizes[len(sizes) // 2]                                 # a middle round's labelled pool
+    pool = (600, 100) if quick else (n_pool, n_lab)
+    sel = select_seconds(cfg, FIG3B["strategies"], *pool, device, params)
+    x_test, y_test = data(256 if quick else CIFAR10_TEST, 3, 32, device, seed=1)
+    model, _ = train_classifier(replace(cfg, epochs=1), x_test[:256], y_test[:256], 10, 0, [0.5] * 3, [0.25] * 3)
+    sync(device)
+    t0 = time.perf_counter()
+    evaluate(model, x_test, y_test, 10, cfg.eval_batch_size)
+    sync(device)
+    eval_s = time.perf_counter() - t0
+    train_s = train_images / rate
+    select_s = {k: n_trials * paper.rounds * v for k, v in sel.items()}
+    eval_total = n_trials * len(FIG3B["strategies"]) * (paper.rounds + 1) * eval_s
+    f = flops(paper)
+    unl = n_pool - n_lab
+    grid_flops = {
+        "training": train_images * f["train_per_image"],
+        "vaal": n_trials * paper.rounds * f["vaal_iteration"] * get_strategy("vaal").iterations(n_pool),
+        "bald": n_trials * paper.rounds * get_strategy("bald").passes * unl * f["forward_per_image"],
+        "other forward passes": n_trials * paper.rounds * 2 * n_pool * f["forward_per_image"]
+        + n_trials * len(FIG3B["strategies"]) * (paper.rounds + 1) * CIFAR10_TEST * f["forward_per_image"]}
+    floor = {k: v / (peak_tflops * 1e12) for k, v in grid_flops.items()}
+    return {"pool": n_pool, "select_measured_at": {"pool": pool[0], "labelled": pool[1], "budget": cfg.budget},
+            "labelled_sizes": sizes, "train_images": train_images, "train_rate_img_s": rate,
+            "train_seconds": train_s, "select_seconds_each": sel, "select_seconds_total": select_s,
+            "eval_seconds_each": eval_s, "eval_seconds_total": eval_total,
+            "estimate_minutes": (train_s + sum(select_s.values()) + eval_total) / 60,
+            "flops": f, "grid_flops": grid_flops, "peak_tflops": peak_tflops, "floor_seconds": floor,
+            "floor_minutes": sum(floor.values()) / 60}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="bench.perf", description=__doc__.split("\n")[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--quick", action="store_true", help="tiny sizes: check that every path runs")
-    p.add_argument("--sections", default="train,reference,select,round,concurrent")
+    p.add_argument("--sections", default="train,reference,steps,select,round,concurrent,grid")
+    p.add_argument("--train-step", default="auto", help="the trainer's step mode: auto | eager | graph | compile")
+    p.add_argument("--modes", default="eager,graph,compile", help="step modes the steps section compares")
+    p.add_argument("--concurrency", default="1,2,4,8", help="K values of the concurrent section")
+    p.add_argument("--peak-tflops", type=float, default=790.0,
+                   help="the GPU's dense bf16 peak for the grid's FLOP floor (H200: ~790 measured, 989 spec)")
     p.add_argument("--strategies", default="random,entropy,margin,least_confidence,coreset,bald,vaal,vabal")
     p.add_argument("--json", default=os.path.join("results", "perf.json"))
     a = p.parse_args(argv)
     device = resolve_device(a.device)
-    cfg = load_config("paper/cifar10")
+    cfg = load_config("paper/cifar10", train_step=a.train_step)
     q = a.quick
     n_train, epochs = (256, 1) if q else (25_000, 3)
     n_pool, n_lab = (600, 100) if q else (50_000, 500)
@@ -194,7 +280,8 @@ def main(argv=None):
     names = [s for s in a.strategies.split(",") if s]
     sections = a.sections.split(",")
     res = {"device": str(device), "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-           "torch": torch.__version__, "quick": q, "batch_size": cfg.batch_size, "width": cfg.width}
+           "torch": torch.__version__, "quick": q, "batch_size": cfg.batch_size, "width": cfg.width,
+           "train_step": cfg.train_step, "train_step_resolved": step_mode(cfg, device)}
     rows = []
 
     def report(name, value, unit):
@@ -206,7 +293,7 @@ def main(argv=None):
             key = f"{size}x{size}x{ch}"
             if "train" in sections:
                 res[f"train_img_s_{key}"] = r = trainer_rate(cfg, n_train, ch, size, device, epochs)
-                report(f"albench trainer, {key}, batch {cfg.batch_size}", r, "img/s")
+                report(f"albench trainer ({res['train_step_resolved']}), {key}, batch {cfg.batch_size}", r, "img/s")
             if "reference" in sections:
                 workers = 0 if q else 4
                 res[f"reference_img_s_{key}"] = r = reference_rate(cfg, n_train, ch, size, device, epochs, workers)
@@ -214,6 +301,11 @@ def main(argv=None):
                 if f"train_img_s_{key}" in res:
                     res[f"speedup_{key}"] = res[f"train_img_s_{key}"] / r
                     report(f"speed-up albench / reference, {key}", res[f"speedup_{key}"], "x")
+    if "steps" in sections:
+        res["step_img_s"] = {}
+        for mode in [m for m in a.modes.split(",") if m]:
+            res["step_img_s"][mode] = r = trainer_rate(replace(cfg, train_step=mode), n_train, 3, 32, device, epochs)
+            report(f"step mode {mode} ({step_mode(replace(cfg, train_step=mode), device)}), 32x32x3", r, "img/s")
     if "select" in sections:
         res["select_seconds"] = select_seconds(cfg, names, n_pool, n_lab, device, params)
         for k, v in res["select_seconds"].items():
@@ -225,9 +317,22 @@ def main(argv=None):
             report(f"AL round ({n_lab} labelled, {2 if q else cfg.epochs} epochs): {k}", v, "s")
     if "concurrent" in sections:
         res["concurrent_img_s"] = {}
-        for k in ((1, 2) if q else (1, 2, 4, 8)):
+        for k in ((1, 2) if q else [int(v) for v in a.concurrency.split(",")]):
             res["concurrent_img_s"][k] = r = concurrent_rate(cfg, k, n_train // (4 if q else 2), device, epochs)
             report(f"{k} concurrent trials, total", r, "img/s")
+    if "grid" in sections:
+        g = res["fig3b_grid"] = fig3b_grid(cfg, device, params, res, a.peak_tflops, q)
+        report(f"Fig. 3(b) grid: training images ({len(g['labelled_sizes'])} rounds x 200 epochs)",
+               g["train_images"], "img")
+        report(f"  training at {g['train_rate_img_s']:,.0f} img/s (best rate measured)", g["train_seconds"], "s")
+        for k, v in g["select_seconds_total"].items():
+            m = g["select_measured_at"]
+            report(f"  select {k} (45 x {m['budget']} of {m['pool'] - m['labelled']})", v, "s")
+        report("  evaluation", g["eval_seconds_total"], "s")
+        report("  estimated wall time, one GPU", g["estimate_minutes"], "min")
+        for k, v in g["floor_seconds"].items():
+            report(f"  FLOP floor at {a.peak_tflops:.0f} TFLOP/s: {k}", v, "s")
+        report(f"  FLOP floor, whole grid", g["floor_minutes"], "min")
     os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
     with open(a.json, "w") as f:
         json.dump(res, f, indent=2)

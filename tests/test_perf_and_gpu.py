@@ -15,12 +15,28 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 
 def test_perf_quick_paths_run(tmp_path):
     out = tmp_path / "perf.json"
-    res = perf.main(["--quick", "--sections", "train,reference,select", "--strategies", "random,coreset,vabal",
-                     "--json", str(out), "--device", "cpu"])
+    res = perf.main(["--quick", "--sections", "train,reference,steps,select", "--strategies", "random,coreset,vabal",
+                     "--modes", "eager,graph", "--json", str(out), "--device", "cpu"])
     saved = json.loads(out.read_text())
     for key in ("train_img_s_32x32x3", "reference_img_s_32x32x3", "speedup_64x64x1"):
         assert saved[key] > 0 and np.isfinite(saved[key])
     assert set(res["select_seconds"]) == {"random", "coreset", "vabal"}
+    assert set(saved["step_img_s"]) == {"eager", "graph"} and min(saved["step_img_s"].values()) > 0
+    assert saved["train_step_resolved"] == "eager"
+
+
+def test_fig3b_grid_estimate(tmp_path):
+    res = perf.main(["--quick", "--sections", "grid", "--json", str(tmp_path / "p.json"), "--device", "cpu"])
+    g = res["fig3b_grid"]
+    assert g["pool"] == 5000 + 9 * 500                                      # cifar10_domK keeps 9,500
+    assert g["labelled_sizes"] == [500, 1000, 1500, 2000, 2500, 3000]
+    assert g["train_images"] == 3 * 3 * 5 * 200 * 10_500                    # 94.5 M
+    f = g["flops"]
+    assert f["train_per_image"] / 1e9 == pytest.approx(3.33, rel=0.01)     # the issue's ResNet-18 figure
+    assert f["train_per_image"] == pytest.approx(3 * f["forward_per_image"], rel=0.01)  # backward = 2 forwards
+    assert g["grid_flops"]["vaal"] == pytest.approx(45 * 7421 * f["vaal_iteration"])   # 9,500 x 100 / 128
+    assert g["floor_minutes"] == pytest.approx(sum(g["floor_seconds"].values()) / 60)
+    assert g["estimate_minutes"] > g["train_seconds"] / 60 > 0
 
 
 @cuda
