@@ -7,6 +7,7 @@
 import argparse
 import importlib
 import sys
+import time
 
 from bench.errors import AlbenchError
 
@@ -17,8 +18,8 @@ def _csv(text):
 
 def cmd_run(a):
     from bench.grid import expand, run_grid
-    from bench.loop import prepare
-    from strategies import list_strategies
+    from bench.loop import load_checked
+    from strategies import get_strategy, list_strategies
 
     for mod in a.imports:
         importlib.import_module(mod)
@@ -28,13 +29,17 @@ def cmd_run(a):
     for name in {t.strategy for t in trials}:
         if name not in list_strategies():
             raise KeyError(f"unknown strategy {name!r}; available: {', '.join(list_strategies())}")
-    checked = set()
+    loaded = set()
     for t in trials:  # every error of the input surfaces before the first file is written
-        if (t.cfg.dataset, t.strategy) not in checked:
-            prepare(t.cfg, t.strategy, t.seed)
-            checked.add((t.cfg.dataset, t.strategy))
+        get_strategy(t.strategy, **t.cfg.params_for(t.strategy))
+        if t.cfg.dataset not in loaded:  # one read per dataset (the grid may hold it 45 times)
+            load_checked(t.cfg, t.seed)
+            loaded.add(t.cfg.dataset)
     print(f"albench: {len(trials)} trial(s) -> {trials[0].cfg.out}/", file=sys.stderr)
+    t0 = time.perf_counter()
     run_grid(trials, a.executor, a.workers, a.address, progress=not a.no_progress)
+    print(f"albench: {len(trials)} trial(s) done in {(time.perf_counter() - t0) / 60:.1f} min "
+          f"({a.executor}, {a.workers} worker(s))", file=sys.stderr)
     from bench.plots import format_summary
     from bench.results import collect, summarise
 
