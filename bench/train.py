@@ -7,6 +7,7 @@ host synchronisation happens inside an epoch: the learning rate lives on the dev
 """
 import contextlib
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -201,7 +202,12 @@ def train_classifier(cfg, x: torch.Tensor, y: torch.Tensor, num_classes: int, se
             if mode != "graph":
                 return step
             if size not in graphs:
-                graphs[size] = GraphedStep(step, size, len(y), state, device, capture=device.type == "cuda")
+                try:
+                    graphs[size] = GraphedStep(step, size, len(y), state, device, capture=device.type == "cuda")
+                except RuntimeError as err:   # capture unsupported here: same mathematics, eager speed
+                    warnings.warn(f"albench: CUDA graph capture failed for batch {size} ({err}); "
+                                  "this batch shape trains eagerly (set train_step=eager to silence this)")
+                    graphs[size] = step
             return graphs[size]
 
         n = len(y)

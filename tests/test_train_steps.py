@@ -94,6 +94,21 @@ def test_graph_path_equals_eager_on_cpu(dropout):
     assert evaluate(models["graph"], x, y, 2)["accuracy"] > 0.9
 
 
+def test_failed_capture_falls_back_to_eager(monkeypatch):
+    import bench.train
+
+    class Unsupported:
+        def __init__(self, *a, **k):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    x, y = separable()
+    eager, _ = train_classifier(small_cfg(train_step="eager"), x, y, 2, 3, [0.5] * 3, [0.25] * 3)
+    monkeypatch.setattr(bench.train, "GraphedStep", Unsupported)
+    with pytest.warns(UserWarning, match="capture failed"):
+        graph, _ = train_classifier(small_cfg(train_step="graph"), x, y, 2, 3, [0.5] * 3, [0.25] * 3)
+    assert all(torch.equal(a, b) for a, b in zip(eager.state_dict().values(), graph.state_dict().values()))
+
+
 def test_step_mode_resolution():
     assert step_mode(small_cfg(), torch.device("cpu")) == "eager"
     assert step_mode(small_cfg(), torch.device("cuda")) == "graph"
