@@ -229,6 +229,7 @@ def fig3b_grid(cfg, device, params, measured, peak_tflops, quick):
     sel = select_seconds(cfg, FIG3B["strategies"], *pool, device, params)
     x_test, y_test = data(256 if quick else CIFAR10_TEST, 3, 32, device, seed=1)
     model, _ = train_classifier(replace(cfg, epochs=1), x_test[:256], y_test[:256], 10, 0, [0.5] * 3, [0.25] * 3)
+    evaluate(model, x_test[:256], y_test[:256], 10, cfg.eval_batch_size)   # warm-up
     sync(device)
     t0 = time.perf_counter()
     evaluate(model, x_test, y_test, 10, cfg.eval_batch_size)
@@ -329,7 +330,7 @@ def main(argv=None):
             m = g["select_measured_at"]
             report(f"  select {k} (45 x {m['budget']} of {m['pool'] - m['labelled']})", v, "s")
         report("  evaluation", g["eval_seconds_total"], "s")
-        report("  estimated wall time, one GPU", g["estimate_minutes"], "min")
+        report(f"  estimated wall time on this {device.type}", g["estimate_minutes"], "min")
         for k, v in g["floor_seconds"].items():
             report(f"  FLOP floor at {a.peak_tflops:.0f} TFLOP/s: {k}", v, "s")
         report(f"  FLOP floor, whole grid", g["floor_minutes"], "min")
