@@ -13,6 +13,7 @@ import yaml
 from bench.errors import ConfigError
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+STEP_MODES = ("auto", "eager", "graph", "compile")   # how a training step runs, see bench.train
 DEFAULT_STRATEGIES = ("random", "entropy", "margin", "least_confidence", "coreset", "bald", "vaal", "vabal")
 
 
@@ -133,7 +134,7 @@ def check_config(cfg: Config):
         raise ConfigError(f"rounds must be >= 0, got {cfg.rounds}")
     if not cfg.seeds or not cfg.strategies:
         raise ConfigError("at least one seed and one strategy are needed")
-    if cfg.train_step not in ("auto", "eager", "graph", "compile"):
-        raise ConfigError(f"train_step must be auto, eager, graph or compile, got {cfg.train_step!r}")
+    if cfg.train_step not in STEP_MODES:
+        raise ConfigError(f"train_step must be one of {', '.join(STEP_MODES)}, got {cfg.train_step!r}")
     if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
         raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")

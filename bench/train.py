@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.config import STEP_MODES
+from bench.errors import ConfigError
 from bench.models import build_classifier
 
 
@@ -20,8 +22,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        from bench.errors import ConfigError
-
         raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA device; use device=cpu or auto")
     return torch.device(name)
 
@@ -64,9 +64,6 @@ def channel_stats(x: np.ndarray):
     """Per-channel mean and std of uint8 images N x C x H x W, in [0, 1] units."""
     xf = x.reshape(x.shape[0], x.shape[1], -1).astype(np.float64) / 255.0
     return xf.mean(axis=(0, 2)).tolist(), np.maximum(xf.std(axis=(0, 2)), 1e-3).tolist()
-
-
-STEP_MODES = ("auto", "eager", "graph", "compile")
 
 
 def sync(device) -> None:
@@ -154,14 +151,11 @@ class GraphedStep:
 
 def step_mode(cfg, device: torch.device) -> str:
     """The training-step mode a config resolves to: ``auto`` is ``graph`` on CUDA, ``eager`` elsewhere."""
-    mode = getattr(cfg, "train_step", "auto")
-    if mode not in STEP_MODES:
-        from bench.errors import ConfigError
-
-        raise ConfigError(f"train_step must be one of {', '.join(STEP_MODES)}, got {mode!r}")
-    if mode == "auto":
+    if cfg.train_step not in STEP_MODES:   # a config made with dataclasses.replace skips check_config
+        raise ConfigError(f"train_step must be one of {', '.join(STEP_MODES)}, got {cfg.train_step!r}")
+    if cfg.train_step == "auto":
         return "graph" if device.type == "cuda" else "eager"
-    return mode
+    return cfg.train_step
 
 
 def train_classifier(cfg, x: torch.Tensor, y: torch.Tensor, num_classes: int, seed: int, mean, std,
