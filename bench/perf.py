@@ -30,7 +30,7 @@ import torch
 
 from bench.config import load_config
 from bench.pool import Pool
-from bench.train import evaluate, resolve_device, step_mode, sync, train_classifier
+from bench.train import evaluate, resolve_device, seeded, step_mode, sync, train_classifier
 
 
 def data(n, channels, size, device, seed=0):
@@ -116,8 +116,7 @@ def select_seconds(cfg, names, n_pool, n_lab, device, params):
     out = {}
     for name in names:
         s = get_strategy(name, **params.get(name, {}))
-        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-            torch.manual_seed(0)
+        with seeded(0, device):
             model = build_classifier("resnet18", 10, 3, cfg.width, **s.classifier_options).to(device)
         model.eval().requires_grad_(False)
         lab = np.random.default_rng(0).choice(n_pool, n_lab, replace=False)

@@ -34,11 +34,15 @@ def autocast(device: torch.device, cache: bool = True):
     return contextlib.nullcontext()
 
 
+def forked_rng(device: torch.device):
+    """torch's global RNGs (CPU, and ``device``'s on CUDA) restored when the block ends."""
+    return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
+
+
 @contextlib.contextmanager
 def seeded(seed: int, device: torch.device):
     """Run a block under torch's global RNGs seeded with ``seed``, restoring them afterwards."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with forked_rng(device):
         torch.manual_seed(int(seed))
         yield
 
@@ -124,14 +128,13 @@ class GraphedStep:
         self.idx = torch.arange(batch, device=device) % n          # warm-up batch; replays overwrite it
         saved = [t.detach().clone() for t in state]
         side = torch.cuda.Stream(device) if capture else None
-        rng_devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=rng_devices):
-            if capture:
+        with forked_rng(device):
+            if side is not None:
                 side.wait_stream(torch.cuda.current_stream(device))
-            with torch.cuda.stream(side) if capture else contextlib.nullcontext():
+            with torch.cuda.stream(side):   # a no-op context when side is None (the CPU)
                 for _ in range(warmup):
                     step(self.idx)
-            if capture:
+            if side is not None:
                 torch.cuda.current_stream(device).wait_stream(side)
         with torch.no_grad():
             for t, s in zip(state, saved):
