@@ -33,9 +33,11 @@ def list_strategies():
 
 
 def get_strategy(name: str, **params) -> Strategy:
-    """An instance of the strategy registered as ``name``; KeyError naming the available ones otherwise."""
+    """An instance of the strategy registered as ``name``; KeyError naming the available ones otherwise,
+    ValueError naming the valid parameters for a parameter its constructor does not take."""
     if name not in _REGISTRY:
         raise KeyError(f"unknown strategy {name!r}; available: {', '.join(list_strategies())}")
+    _REGISTRY[name].check_params(params)
     return _REGISTRY[name](**params)
 
 

@@ -18,15 +18,34 @@ class Strategy:
     either ``score(pool, idx)`` (higher = more informative; the base ``select`` takes the top ``budget``)
     or ``select(pool, budget)`` itself.
 
-    ``classifier_options`` tells the loop how to build the classifier this strategy needs (e.g. BALD's
-    dropout); the loop never looks at a strategy's name or type.  ``diagnostics_`` (a dict set by
-    ``select``) is saved in the round's record.
+    Accuracy curves always come from one evaluation classifier, trained the same way for every strategy
+    under a seed (the paper: "we train the networks with the same random seed").  A strategy that scores
+    with a differently trained model (BALD's dropout network) asks for it with ``scoring_model_options``
+    (keyword arguments of ``bench.models.build_classifier``, e.g. ``{"dropout": 0.25}``): the loop trains
+    it with the round's seed through the same code path and hands it over as ``pool.model``, while
+    ``pool.classifier`` stays the evaluated one.  ``evaluate_scoring_model = True`` evaluates the scoring
+    model itself instead (one reading of the paper, for BALD).  The loop never looks at a strategy's name
+    or type.  ``diagnostics_`` (a dict set by ``select``) is saved in the round's record, and
+    ``provenance()`` (e.g. the hash of a feature file the strategy reads) in the trial's identity.
     """
 
     name = ""
 
     @property
+    def scoring_model_options(self) -> dict:
+        return {}
+
+    @property
     def classifier_options(self) -> dict:
+        """Earlier name of ``scoring_model_options``, kept so callers written against it still work."""
+        return self.scoring_model_options
+
+    @property
+    def evaluate_scoring_model(self) -> bool:
+        return False
+
+    def provenance(self) -> dict:
+        """Inputs besides the pool that change this strategy's picks (file hashes, ...); {} for most."""
         return {}
 
     def get_params(self) -> dict:
@@ -48,6 +67,18 @@ class Strategy:
         if int(budget) <= 0:
             raise ValueError(f"budget must be > 0, got {budget}")
         return min(int(budget), len(pool.unlabelled))
+
+    @classmethod
+    def check_params(cls, params: dict):
+        """ValueError naming the valid parameters if ``params`` has a key ``__init__`` does not take."""
+        sig = inspect.signature(cls.__init__)
+        if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+            return
+        valid = [p for p in sig.parameters if p != "self"]
+        bad = sorted(set(params) - set(valid))
+        if bad:
+            raise ValueError(f"strategy {cls.name or cls.__name__!r} has no parameter {', '.join(map(repr, bad))}; "
+                             f"its parameters are: {', '.join(valid) or '(none)'}")
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"

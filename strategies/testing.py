@@ -26,7 +26,7 @@ def make_pool(strategy, seed=0, n=48, labelled=12, num_classes=3, size=8, scramb
         unl = np.setdiff1d(np.arange(n), lab)
         y = y.copy()
         y[unl] = (y[unl] + 1) % num_classes
-    opts = strategy.classifier_options
+    opts = strategy.scoring_model_options
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = build_classifier("resnet18", num_classes, 1, width=4, dropout=opts.get("dropout", 0.0))
