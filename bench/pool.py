@@ -25,10 +25,20 @@ class BudgetExceededError(LabelLeakError):
     """A strategy asked the oracle for more labels than the round's budget."""
 
 
-def _label_oracle(y: np.ndarray, labelled_mask: np.ndarray, selectable_mask: np.ndarray, budget):
-    """(read, reveal, revealed) closures over private copies of the labels and masks."""
+def _label_oracle(y: np.ndarray, labelled_mask: np.ndarray, selectable_mask: np.ndarray, budget,
+                  true_labels: bool = False):
+    """(read, reveal, revealed, peek) closures over private copies of the labels and masks."""
     y, readable, selectable = y.copy(), labelled_mask.copy(), selectable_mask.copy()
     order = []
+
+    def peek(idx) -> np.ndarray:
+        if not true_labels:
+            raise LabelLeakError("true_labels() is only open to reference strategies that declare "
+                                 "reads_true_labels (they are marked as not deployable in every result)")
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.size and (~selectable[idx] & ~readable[idx]).any():
+            raise LabelLeakError("true_labels(): held-out indices are never readable")
+        return y[idx].copy()
 
     def read(idx) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.int64)
@@ -53,13 +63,13 @@ def _label_oracle(y: np.ndarray, labelled_mask: np.ndarray, selectable_mask: np.
         readable[new] = True
         return y[idx].copy()
 
-    return read, reveal, lambda: np.array(order, dtype=np.int64)
+    return read, reveal, lambda: np.array(order, dtype=np.int64), peek
 
 
 class Pool:
     def __init__(self, x: torch.Tensor, y: np.ndarray, labelled: np.ndarray, model, num_classes: int,
                  rng: np.random.Generator, device=None, batch_size: int = 1024, classes=(), classifier=None,
-                 held_out=(), budget: int = None, source_index: np.ndarray = None):
+                 held_out=(), budget: int = None, source_index: np.ndarray = None, true_labels: bool = False):
         n = len(x)
         mask = np.zeros(n, bool)
         mask[np.asarray(labelled, np.int64)] = True
@@ -81,8 +91,8 @@ class Pool:
         self.batch_size = batch_size
         self.budget = budget                        # labels the oracle may reveal this round (None: none)
         self._source_index = None if source_index is None else np.asarray(source_index, np.int64)
-        self._read, self._reveal, self._revealed = _label_oracle(np.asarray(y, np.int64), mask, ~mask & ~hidden,
-                                                                 budget)
+        self._read, self._reveal, self._revealed, self._peek = _label_oracle(
+            np.asarray(y, np.int64), mask, ~mask & ~hidden, budget, true_labels)
 
     def __len__(self):
         return len(self.x)
@@ -95,6 +105,11 @@ class Pool:
         """The oracle: labels of unlabelled images, each charged to this round's budget (BudgetExceededError
         past it). Every revealed index must be in the selection ``select`` returns."""
         return self._reveal(idx)
+
+    def true_labels(self, idx) -> np.ndarray:
+        """Labels of any non-held-out image, without charge: only for a pool built with ``true_labels=True``
+        for a reference strategy that declares ``reads_true_labels`` (never a deployable method)."""
+        return self._peek(idx)
 
     @property
     def revealed(self) -> np.ndarray:

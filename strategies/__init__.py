@@ -6,11 +6,12 @@
 Add one with ``@register("name")`` on a ``Strategy`` subclass (see README, "Adding a strategy").
 """
 import importlib
+import pkgutil
 
 from strategies.base import Strategy, top_k
 
 _REGISTRY = {}
-_BUILTIN = ("random_sampling", "entropy", "margin", "least_confidence", "coreset", "bald", "vaal", "vabal")
+_NOT_STRATEGIES = {"__init__", "base", "testing"}
 
 
 def register(name: str):
@@ -41,7 +42,8 @@ def get_strategy(name: str, **params) -> Strategy:
     return _REGISTRY[name](**params)
 
 
-for _mod in _BUILTIN:
+# every module of this package is a built-in strategy (one file each); a broken one fails loudly here
+for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_STRATEGIES):
     importlib.import_module(f"strategies.{_mod}")
 
 __all__ = ["Strategy", "register", "get_strategy", "list_strategies", "top_k"]

@@ -44,6 +44,11 @@ class Strategy:
     def evaluate_scoring_model(self) -> bool:
         return False
 
+    @property
+    def reads_true_labels(self) -> bool:
+        """True only for reference lines that cheat (``pool.true_labels``); their rows are flagged."""
+        return False
+
     def provenance(self) -> dict:
         """Inputs besides the pool that change this strategy's picks (file hashes, ...); {} for most."""
         return {}
