@@ -7,11 +7,14 @@ Choices the papers leave open, and ours:
 - distance: Euclidean (the greedy picks are the same for squared distances).
 - initial centres: the labelled pool; with an empty labelled pool the first centre is drawn at random
   with the pool's Generator.
-- ties in the farthest-point step go to the lowest position (deterministic).
+- ties in the farthest-point step go to the lowest position (deterministic); labelled and picked points
+  are never candidates again, even when every remaining point is at distance 0 (duplicates).
+- precision: the picks are exact (float64) farthest-first; float32 products on mean-centred features only
+  screen which distances can change (the raw |a|^2+|b|^2-2ab cancels away distances under a large offset).
 - no robust (outlier-budget MIP) stage: Sener & Savarese's main results and google's kCenterGreedy use the
   greedy step alone.
-Memory: the min-distance vector is updated one centre at a time, and the initial distances to the
-labelled centres in chunks of at most ``chunk`` centres: never a pool x pool matrix.
+Memory: the min-distance vector is updated one centre at a time (one matrix-vector product), and the
+initial distances to the labelled centres in chunks of at most ``chunk`` centres: never a pool x pool matrix.
 """
 import numpy as np
 import torch
@@ -22,26 +25,84 @@ from strategies.base import Strategy
 
 @torch.no_grad()
 def k_center_greedy(feats: torch.Tensor, labelled_mask: torch.Tensor, k: int, rng=None, chunk: int = 256):
-    """Positions (int64 numpy) of ``k`` points chosen greedily to minimise the largest distance from any
-    point to its nearest centre; the ``labelled_mask`` points are the initial centres."""
-    n = len(feats)
-    feats = feats.float()
-    min_dist = torch.full((n,), float("inf"), device=feats.device)
+    """Positions (int64 numpy) of ``k`` unlabelled points chosen greedily to minimise the largest distance
+    from any point to its nearest centre; the ``labelled_mask`` points are the initial centres.
+
+    Never returns a labelled or a repeated position; ties (e.g. duplicates at distance 0) go to the lowest
+    position. The picks are those of exact float64 farthest-first on ``feats``: float32 matrix products on
+    mean-centred features only screen which distances can change, and every distance the screen cannot
+    rule out is recomputed from the differences of the original features in float64."""
+    n, dim = feats.shape
+    dev = feats.device
+    labelled_mask = torch.as_tensor(labelled_mask, dtype=torch.bool, device=dev)
+    k = int(k)
+    if k > n - int(labelled_mask.sum()):
+        raise ValueError(f"k={k} but only {n - int(labelled_mask.sum())} unlabelled points")
+    x = _centred(feats, _screen_dtype(dev))
+    sq = x.pow(2).sum(1)
+    # |screened - exact squared distance| <= slack * (|x_i|^2 + |x_c|^2): the dot product and the norms
+    # (gamma_dim each), the three additions, the centring's rounding and the threshold's cast, with margin
+    slack = (2 * dim + 32) * torch.finfo(x.dtype).eps
+    sq_tol = slack * sq.double()
+    d2 = torch.full((n,), float("inf"), dtype=torch.float64, device=dev)  # exact squared min distances
+    d2[labelled_mask] = -float("inf")                                   # centres: never picked again
     centres = torch.nonzero(labelled_mask).flatten()
     for i in range(0, len(centres), chunk):
-        min_dist = torch.minimum(min_dist, torch.cdist(feats, feats[centres[i:i + chunk]]).min(dim=1).values)
-    min_dist[labelled_mask] = 0
-    picks = torch.empty(k, dtype=torch.long, device=feats.device)
+        c = centres[i:i + chunk]
+        screen = torch.addmm(sq[c], x, x[c].T, alpha=-2).add_(sq[:, None])
+        _lower(d2, feats, screen, c, sq_tol + slack * float(sq[c].max()))
+    picks = torch.empty(k, dtype=torch.long, device=dev)
     for j in range(k):
         if j == 0 and len(centres) == 0:
             rng = rng if rng is not None else np.random.default_rng(0)
-            idx = torch.as_tensor(int(rng.integers(n)), device=feats.device)
+            idx = torch.tensor([int(rng.integers(n))], device=dev)
         else:
-            idx = torch.argmax(min_dist)
-        picks[j] = idx
-        min_dist = torch.minimum(min_dist, (feats - feats[idx]).pow(2).sum(1).sqrt())
-        min_dist[idx] = 0
+            idx = torch.argmax(d2).reshape(1)
+        picks[j] = idx[0]
+        d2[idx] = -float("inf")
+        screen = torch.addmv(sq, x, x[idx[0]], alpha=-2).add_(sq[idx])
+        _lower(d2, feats, screen[:, None], idx, sq_tol + slack * sq[idx].double())
     return picks.cpu().numpy().astype(np.int64)
+
+
+def _lower(d2, feats, screen, centres, tol):
+    """Lower ``d2`` (exact squared distances to the nearest centre so far) with ``centres``. ``screen``
+    (n x len(centres)) holds their squared distances to within ``tol`` (per row); a pair is computed
+    exactly unless its screened value shows it cannot go below the row's current ``d2``."""
+    best, arg = screen.min(1)
+    rows = torch.nonzero(best < (d2 + tol).to(screen.dtype)).flatten()
+    _scatter_exact(d2, feats, rows, centres[arg[rows]])
+    if screen.shape[1] > 1:   # near-ties with the nearest screened centre
+        near = screen < (d2 + tol).to(screen.dtype)[:, None]
+        near[rows, arg[rows]] = False
+        r, c = near.nonzero().unbind(1)
+        _scatter_exact(d2, feats, r, centres[c])
+
+
+def _scatter_exact(d2, feats, rows, cols, elements=1 << 22):
+    """d2[rows] = min(d2[rows], |feats[rows] - feats[cols]|^2) in float64, a block of rows at a time."""
+    step = max(1, elements // feats.shape[1])
+    for s in range(0, len(rows), step):
+        r, c = rows[s:s + step], cols[s:s + step]
+        d2.scatter_reduce_(0, r, (feats[r].double() - feats[c].double()).pow_(2).sum(1), "amin")
+
+
+def _centred(feats, dtype, elements=1 << 22):
+    """``feats`` minus their mean, the subtraction in float64, stored as ``dtype``: with a large shared
+    offset, |a|^2 + |b|^2 - 2ab on the raw features would cancel away the distances."""
+    mean = feats.sum(0, dtype=torch.float64) / len(feats)
+    out = torch.empty(feats.shape, dtype=dtype, device=feats.device)
+    step = max(1, elements // feats.shape[1])
+    for s in range(0, len(feats), step):
+        out[s:s + step] = feats[s:s + step].double() - mean
+    return out
+
+
+def _screen_dtype(device):
+    """float32 where float32 matrix products are IEEE (torch's default); float64 where they were set to
+    TF32/bf16 (``torch.set_float32_matmul_precision``), whose error the screen's bound does not cover."""
+    backend = torch.backends.cuda.matmul if device.type == "cuda" else torch.backends.mkldnn.matmul
+    return torch.float32 if getattr(backend, "fp32_precision", "none") in ("none", "ieee") else torch.float64
 
 
 @register("coreset")
