@@ -9,6 +9,9 @@ Sections:
   reference   the same for a peer-style pipeline (torchvision transforms on PIL images, DataLoader with
               worker processes, fp32) and the ratio albench / reference
   select      seconds of select() per strategy on a 50,000-image pool (500 labelled; --quick: 600 / 100)
+  coreset     seconds of albench's k_center_greedy and scikit-activeml's CoreSet on the same features: a
+              seeded Gaussian 50,000 x 512 float32 pool, 5,000 labelled, k = 500, on the CPU (--quick:
+              2,000 x 64, 200, 50); on a GPU also albench's there
   round       seconds of one AL round (train 200 epochs on the labelled images + evaluate + select)
   steps       the trainer's images/s per step mode: eager, CUDA graph, torch.compile (see bench.train)
   concurrent  total training images/s with K trials running at once in separate processes
@@ -126,6 +129,43 @@ def select_seconds(cfg, names, n_pool, n_lab, device, params):
         s.select(pool, cfg.budget)
         sync(device)
         out[name] = time.perf_counter() - t0
+    return out
+
+
+def coreset_seconds(n, dim, n_lab, k, device):
+    """Seconds of albench's k_center_greedy and scikit-activeml's CoreSet (None when it is not installed)
+    choosing ``k`` of the same seeded Gaussian ``n`` x ``dim`` float32 features with the same ``n_lab``
+    labelled, both on the CPU; albench's also on ``device`` when that is a GPU."""
+    from strategies.coreset import k_center_greedy
+
+    x = torch.randn(n, dim, generator=torch.Generator().manual_seed(0))
+    lab = np.random.default_rng(0).choice(n, n_lab, replace=False)
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[lab] = True
+    out = {"pool": n, "dim": dim, "labelled": n_lab, "k": k, "skactiveml_cpu": None}
+    t0 = time.perf_counter()
+    ours = k_center_greedy(x, mask, k)
+    out["albench_cpu"] = time.perf_counter() - t0
+    try:
+        from skactiveml.pool import CoreSet
+    except ImportError as e:
+        print(f"coreset: scikit-activeml not importable ({e}); timing albench only", file=sys.stderr)
+    else:
+        y = np.full(n, np.nan)   # scikit-activeml's labelled set: the points whose label is not missing
+        y[lab] = 0
+        t0 = time.perf_counter()
+        theirs = CoreSet(random_state=0).query(x.numpy(), y, batch_size=k)
+        out["skactiveml_cpu"] = time.perf_counter() - t0
+        out["same_picks"] = theirs.tolist() == ours.tolist()
+        out["speedup"] = out["skactiveml_cpu"] / out["albench_cpu"]
+    if device.type == "cuda":
+        xd, md = x.to(device), mask.to(device)
+        k_center_greedy(xd[:1000], md[:1000], 5)   # warm-up (cuBLAS handles, kernels)
+        sync(device)
+        t0 = time.perf_counter()
+        k_center_greedy(xd, md, k)
+        sync(device)
+        out["albench_cuda"] = time.perf_counter() - t0
     return out
 
 
@@ -259,7 +299,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="bench.perf", description=__doc__.split("\n")[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--quick", action="store_true", help="tiny sizes: check that every path runs")
-    p.add_argument("--sections", default="train,reference,steps,select,round,concurrent,grid")
+    p.add_argument("--sections", default="train,reference,steps,select,coreset,round,concurrent,grid")
     p.add_argument("--train-step", default="auto", help="the trainer's step mode: auto | eager | graph | compile")
     p.add_argument("--modes", default="eager,graph,compile", help="step modes the steps section compares")
     p.add_argument("--concurrency", default="1,2,4,8", help="K values of the concurrent section")
@@ -310,6 +350,19 @@ def main(argv=None):
         res["select_seconds"] = select_seconds(cfg, names, n_pool, n_lab, device, params)
         for k, v in res["select_seconds"].items():
             report(f"select {cfg.budget} of {n_pool - n_lab}: {k}", v, "s")
+    if "coreset" in sections:
+        c = res["coreset_seconds"] = coreset_seconds(*((2000, 64, 200, 50) if q else (50_000, 512, 5000, 500)),
+                                                    device)
+        what = f"k-center {c['k']} of {c['pool'] - c['labelled']:,} ({c['pool']:,} x {c['dim']}), cpu"
+        report(f"{what}: albench", c["albench_cpu"], "s")
+        if c["skactiveml_cpu"] is None:
+            print(f"{what}: scikit-activeml not installed, skipped", flush=True)
+        else:
+            report(f"{what}: scikit-activeml CoreSet", c["skactiveml_cpu"], "s")
+            report(f"speed-up albench / scikit-activeml (same picks: {c['same_picks']})",
+                   c["speedup"], "x")
+        if "albench_cuda" in c:
+            report(f"k-center {c['k']} of {c['pool'] - c['labelled']:,}, {device.type}: albench", c["albench_cuda"], "s")
     if "round" in sections:
         res["round_seconds"] = round_seconds(cfg, names, n_pool, n_lab, device, params, 2 if q else cfg.epochs,
                                              res.get("select_seconds"))
