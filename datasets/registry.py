@@ -1,50 +1,91 @@
 """Dataset specs: a base dataset plus an optional seeded imbalance suffix (paper Sec. 4.1).
 
-Grammar (class numbers are 1-based, as in the paper):
+Grammar (class numbers are 1-based, as in the paper; ``describe_grammar()`` prints it with every base):
 
-    <base>                 cifar10 | cifar100 | neu | digits
-    <base>_dom<K>          keep class K whole, remove a fraction of every other class
-    <base>_dom<A>_<B>      keep classes A..B (inclusive) whole, remove a fraction of every other class
-    <base>_rare<K>         remove a fraction of class K
-    <base>_rare<A>_<B>     remove a fraction of classes A..B
+    <base>[_<suffix>]      a named base: cifar10 | cifar100 | neu | digits | mnist | fashionmnist | svhn |
+                           stl10 | a name given to register_dataset
+    folder:PATH[#<suffix>] your image folder: PATH/train/<class>/* and PATH/test/<class>/*, or PATH/<class>/*
+    npz:PATH[#<suffix>]    your .npz: x_train, y_train, x_test, y_test, classes (or x, y, classes)
 
+    suffix dom<K>          keep class K whole, remove a fraction of every other class
+           dom<A>_<B>      keep classes A..B (inclusive) whole, remove a fraction of every other class
+           rare<K>         remove a fraction of class K
+           rare<A>_<B>     remove a fraction of classes A..B
+           lt<R>           long-tailed: class c (0-based) keeps int(n_max * R^(-c/(K-1))) images
+
+Paths take ``#`` before the suffix because ``_`` and ``:`` are common in paths (``folder:C:/x#lt100``); the
+text after a path's last ``#`` must be a suffix (a path that itself holds ``#`` ends with one: ``npz:/a#b.npz#``).
 The fraction removed is 90 % (the paper's CIFAR-10 variants), except ``cifar100_dom*``, which removes
-40 % (CIFAR-100^{+[45:55]}).  Removal touches the training split only, is exact per class
-(``round(fraction * n_class)`` images go), preserves the original sample order, and is drawn from a
-stream derived from the trial seed alone, so every strategy sees the same dataset under a seed.
+40 % (CIFAR-100^{+[45:55]}); a registered base names its own.  Removal touches the training split only, is
+exact per class, preserves the original sample order, and is drawn from a stream derived from the trial seed
+alone (``datasets.imbalance``), so every strategy sees the same dataset under a seed.
 """
+import functools
+import hashlib
 import os
 import re
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from bench.errors import DatasetCorruptError
-from datasets import sources
+from bench.errors import ConfigError, DatasetCorruptError
+from datasets import images, sources
+from datasets.imbalance import removal_keep, suffix_keep  # noqa: F401  (removal_keep: the public helper)
 
-# base name -> (loader, number of classes, fraction removed by _dom, fraction removed by _rare)
+
+class Base(NamedTuple):
+    """A named base: its loader, its number of classes (None: whatever the loader returns), and the fractions
+    ``_dom`` (of every other class) and ``_rare`` (of the named classes) remove."""
+
+    loader: Callable
+    num_classes: Optional[int]
+    dom_fraction: float
+    rare_fraction: float
+
+
 BASES = {
-    "cifar10": (sources.load_cifar10, 10, 0.9, 0.9),
-    "cifar100": (sources.load_cifar100, 100, 0.4, 0.9),
-    "neu": (sources.load_neu, 9, 0.9, 0.9),
-    "digits": (sources.load_digits, 10, 0.9, 0.9),
+    "cifar10": Base(sources.load_cifar10, 10, 0.9, 0.9),
+    "cifar100": Base(sources.load_cifar100, 100, 0.4, 0.9),
+    "neu": Base(sources.load_neu, 9, 0.9, 0.9),
+    "digits": Base(sources.load_digits, 10, 0.9, 0.9),
+    "mnist": Base(sources.load_mnist, 10, 0.9, 0.9),
+    "fashionmnist": Base(sources.load_fashionmnist, 10, 0.9, 0.9),
+    "svhn": Base(sources.load_svhn, 10, 0.9, 0.9),
+    "stl10": Base(sources.load_stl10, 10, 0.9, 0.9),
 }
+# path bases: scheme -> loader(path, root, download=False, image_size=0)
+SCHEMES = {"folder": images.load_folder, "npz": sources.load_npz}
 # the specs of SPEC.md, listed by list_datasets(); the grammar accepts more
 LISTED = (
     ["cifar10"] + [f"cifar10_{k}{c}" for k in ("dom", "rare") for c in (1, 5, 10)]
     + ["cifar100", "cifar100_dom45_55", "neu", "digits"]
     + [f"digits_{k}{c}" for k in ("dom", "rare") for c in (1, 5, 10)]
 )
-GRAMMAR = ("<base>[_dom<K>|_dom<A>_<B>|_rare<K>|_rare<A>_<B>] with <base> in "
-           f"{sorted(BASES)} and 1-based class numbers, e.g. cifar10_dom1, cifar10_rare5, cifar100_dom45_55")
-_SPEC_RE = re.compile(r"^(?P<base>[a-z]+[0-9]*)(?:_(?P<kind>dom|rare)(?P<a>[0-9]+)(?:_(?P<b>[0-9]+))?)?$")
-_REMOVAL_STREAM = 0x5EED_DA7A  # separates the removal stream from the trial's own SeedSequence(seed)
+EXAMPLES = ("cifar10_dom1", "cifar10_rare5", "cifar100_dom45_55", "cifar10_lt100", "folder:/path/to/imgs",
+            "folder:/data/my_imgs#lt50", "npz:/data/mine.npz#dom2")
+_SUFFIX = r"(?P<kind>dom|rare|lt)(?P<a>[0-9]+)(?:_(?P<b>[0-9]+))?"
+_NAMED_RE = re.compile(r"(?P<base>[a-z0-9][a-z0-9_.\-]*?)(?:_" + _SUFFIX + ")?")
+_SUFFIX_RE = re.compile(_SUFFIX)
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
+
+
+class ParsedSpec(NamedTuple):
+    """``base`` (a name, or ``scheme:PATH``), ``kind`` (None, "dom", "rare", "lt") and ``value`` (the 0-based
+    classes of dom/rare, the ratio R of lt)."""
+
+    base: str
+    kind: Optional[str]
+    value: object
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Images as uint8 N x C x H x W, labels as int64, class names in label order."""
+    """Images as uint8 N x C x H x W, labels as int64, class names in label order.
+
+    ``train_index[i]`` is training image i's row in the base dataset's training split before any removal (so
+    a feature file of one row per base training image is indexed by it); ``fingerprint`` is a short hash of
+    the base data's content (both splits, before removal, after resizing) and class names."""
 
     spec: str
     x_train: np.ndarray
@@ -53,6 +94,12 @@ class Dataset:
     y_test: np.ndarray
     classes: Tuple[str, ...]
     source: str = ""  # where the data was read from
+    train_index: Optional[np.ndarray] = None  # None: 0..n-1 (nothing removed)
+    fingerprint: str = ""
+
+    def __post_init__(self):
+        if self.train_index is None:
+            object.__setattr__(self, "train_index", np.arange(len(self.y_train), dtype=np.int64))
 
     @property
     def num_classes(self) -> int:
@@ -68,17 +115,80 @@ def list_datasets():
     return sorted(LISTED)
 
 
-def parse_spec(spec: str):
-    """Split a spec into (base, kind, classes) with 0-based class indices; KeyError on a bad spec."""
-    m = _SPEC_RE.match(spec.strip().lower()) if isinstance(spec, str) else None
+def describe_grammar() -> str:
+    """A few lines for ``albench list``: the grammar, every base, every suffix, and examples."""
+    other, rare = ("".join(f"; {n}: {getattr(b, f) * 100:.0f} %" for n, b in sorted(BASES.items())
+                           if getattr(b, f) != 0.9) for f in ("dom_fraction", "rare_fraction"))
+    return "\n".join([
+        "dataset spec grammar: <base>[_<suffix>] | folder:PATH[#<suffix>] | npz:PATH[#<suffix>]",
+        f"  <base>        {' '.join(sorted(BASES))}",
+        f"  folder:PATH   your images: {images.LAYOUTS}",
+        "  npz:PATH      your .npz: x_train, y_train, x_test, y_test, classes (or x, y, classes, split 80/20)",
+        "  suffixes (class numbers 1-based; the training split only, drawn by the trial seed):",
+        f"    dom<K>  dom<A>_<B>    keep class K (classes A..B) whole, remove 90 % of every other class{other}",
+        f"    rare<K> rare<A>_<B>   remove 90 % of class K (of classes A..B){rare}",
+        "    lt<R>                 long-tailed: class c (0-based) keeps int(n_max * R^(-c/(K-1))) images",
+        f"  examples: {' '.join(EXAMPLES)}",
+    ])
+
+
+def _unknown(spec, why="") -> KeyError:
+    return KeyError(f"unknown dataset {spec!r}{why}; the {describe_grammar()}")
+
+
+def parse_spec(spec: str) -> ParsedSpec:
+    """Split a spec into (base, kind, value) with 0-based classes; KeyError naming the grammar on a bad spec.
+
+    Named specs are case-insensitive; a path keeps its case. For a base whose class count is known only once
+    it is read (a path, a registered base without ``num_classes``), ``get_dataset`` checks the class range."""
+    if not isinstance(spec, str):
+        raise _unknown(spec)
+    scheme, colon, rest = spec.strip().partition(":")
+    if colon and scheme.lower() in SCHEMES:
+        path, _, suffix = rest.rpartition("#") if "#" in rest else (rest, "", "")
+        m = _SUFFIX_RE.fullmatch(suffix.lower())
+        if not path or (suffix and not m):
+            raise _unknown(spec, f" ({suffix!r} after '#' is not a suffix)" if path else " (no path)")
+        return _parsed(spec, f"{scheme.lower()}:{path}", m if suffix else None, None)
+    m = _NAMED_RE.fullmatch(spec.strip().lower())
     if not m or m["base"] not in BASES:
-        raise KeyError(f"unknown dataset {spec!r}; the grammar is {GRAMMAR}; listed: {', '.join(list_datasets())}")
-    if not m["kind"]:
-        return m["base"], None, ()
-    a, b, n = int(m["a"]), int(m["b"] or m["a"]), BASES[m["base"]][1]
-    if not 1 <= a <= b <= n:
-        raise KeyError(f"dataset {spec!r}: {m['base']} has classes 1..{n} (1-based, A <= B); the grammar is {GRAMMAR}")
-    return m["base"], m["kind"], tuple(range(a - 1, b))
+        raise _unknown(spec)
+    return _parsed(spec, m["base"], m if m["kind"] else None, BASES[m["base"]].num_classes)
+
+
+def _parsed(spec, base, m, n_classes) -> ParsedSpec:
+    if m is None:
+        return ParsedSpec(base, None, ())
+    a, b = int(m["a"]), m["b"]
+    if m["kind"] == "lt":
+        if b is not None or a < 1:
+            raise _unknown(spec, " (lt<R> takes one ratio R >= 1)")
+        return ParsedSpec(base, "lt", a)
+    b = int(b or a)
+    if not 1 <= a <= b or (n_classes and b > n_classes):
+        raise KeyError(f"dataset {spec!r}: {base} has classes 1..{n_classes or 'K'} (1-based, A <= B); "
+                       f"the {describe_grammar()}")
+    return ParsedSpec(base, m["kind"], tuple(range(a - 1, b)))
+
+
+def register_dataset(name: str, loader: Callable, num_classes: Optional[int] = None, dom_fraction: float = 0.9,
+                     rare_fraction: float = 0.9) -> None:
+    """Make ``name`` (and ``name_dom1``, ``name_lt10``, ...) a dataset spec.
+
+    ``loader(root, download=False, **kw)`` returns the dict the built-in loaders return: ``x_train, y_train,
+    x_test, y_test`` (uint8 images N x H x W, N x H x W x C or N x C x H x W; integer labels 0..K-1),
+    ``classes`` (names in label order) and optionally ``source``; ``kw`` holds ``image_size`` (the registry
+    resizes what comes back anyway). ``num_classes`` is checked against ``classes`` when given. A taken name,
+    or one that would read as a base plus a suffix, raises ValueError."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or name in SCHEMES:
+        raise ValueError(f"dataset name {name!r}: use lowercase letters, digits, '_', '.', '-' (not {list(SCHEMES)})")
+    if name in BASES:
+        raise ValueError(f"dataset {name!r} is already registered; pick another name")
+    if _NAMED_RE.fullmatch(name)["kind"]:
+        raise ValueError(f"dataset name {name!r} ends like a suffix (_dom<K>, _rare<K>, _lt<R>); pick another name")
+    if not callable(loader):
+        raise ValueError(f"dataset {name!r}: loader must be callable as loader(root, download=False, **kw)")
+    BASES[name] = Base(loader, num_classes, float(dom_fraction), float(rare_fraction))
 
 
 def data_root(root: Optional[str] = None) -> str:
@@ -86,30 +196,45 @@ def data_root(root: Optional[str] = None) -> str:
     return os.path.expanduser(root or os.environ.get("ALBENCH_DATA") or os.path.join("~", ".cache", "albench"))
 
 
-def removal_keep(y: np.ndarray, remove_fraction: np.ndarray, seed: int) -> np.ndarray:
-    """Sorted indices of ``y`` to keep after removing ``round(f_c * n_c)`` random samples of each class c."""
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _REMOVAL_STREAM]))
-    keep = []
-    for c, frac in enumerate(remove_fraction):
-        idx = np.flatnonzero(y == c)
-        n_keep = len(idx) - int(round(frac * len(idx)))
-        keep.append(idx if n_keep == len(idx) else rng.choice(idx, n_keep, replace=False))
-    return np.sort(np.concatenate(keep)).astype(np.int64)
+def fingerprint(raw: dict) -> str:
+    """First 16 hex digits of sha256 over y_train, x_train, y_test, x_test (shape, dtype, bytes) and the class
+    names: a feature file made for one copy of a dataset can be checked against another (~0.1 s for CIFAR-10)."""
+    h = hashlib.sha256()
+    for k in ("y_train", "x_train", "y_test", "x_test"):
+        a = np.ascontiguousarray(raw[k])
+        h.update(f"{k}{a.shape}{a.dtype}".encode())
+        h.update(a.reshape(-1).view(np.uint8))
+    h.update("\n".join(raw["classes"]).encode())
+    return h.hexdigest()[:16]
 
 
-def get_dataset(spec: str, root: Optional[str] = None, seed: int = 0, download: bool = False) -> Dataset:
-    """Load ``spec`` (see the module docstring) from ``data_root(root)``; ``seed`` draws the removal."""
-    base, kind, classes = parse_spec(spec)
-    loader, n_classes, dom_frac, rare_frac = BASES[base]
-    raw = loader(data_root(root), download=download)
-    x_train, y_train = raw["x_train"], raw["y_train"]
-    if len(raw["classes"]) != n_classes:
-        raise DatasetCorruptError(f"{raw['source']}: {base} has {n_classes} classes, found {len(raw['classes'])}")
+def base_of(base: str) -> Base:
+    """The Base of a parsed spec's ``base``: a named one, or ``scheme:PATH`` bound to its path."""
+    scheme, colon, path = base.partition(":")
+    if colon and scheme in SCHEMES:
+        return Base(functools.partial(SCHEMES[scheme], path), None, 0.9, 0.9)
+    return BASES[base]
+
+
+def get_dataset(spec: str, root: Optional[str] = None, seed: int = 0, download: bool = False,
+                image_size: int = 0) -> Dataset:
+    """Load ``spec`` (see the module docstring) from ``data_root(root)``; ``seed`` draws the removal;
+    ``image_size`` > 0 resizes every image to image_size x image_size (PIL bilinear), 0 keeps them as they are."""
+    base, kind, value = parse_spec(spec)
+    if int(image_size) < 0:
+        raise ConfigError(f"image_size={image_size}: give a size N > 0 to resize to N x N, or 0 to keep the images")
+    info = base_of(base)
+    raw = sources.check_arrays(info.loader(data_root(root), download=download, image_size=int(image_size)),
+                               base, int(image_size))
+    n_classes = len(raw["classes"])
+    if info.num_classes and n_classes != info.num_classes:
+        raise DatasetCorruptError(f"{raw['source']}: {base} has {info.num_classes} classes, found {n_classes}")
+    if kind in ("dom", "rare") and value[-1] >= n_classes:
+        raise KeyError(f"dataset {spec!r}: {raw['source']} has classes 1..{n_classes} (1-based, A <= B); "
+                       f"the {describe_grammar()}")
+    x_train, y_train, keep = raw["x_train"], raw["y_train"], None
     if kind:
-        frac = np.zeros(n_classes)
-        chosen = np.isin(np.arange(n_classes), classes)
-        frac[~chosen if kind == "dom" else chosen] = dom_frac if kind == "dom" else rare_frac
-        keep = removal_keep(y_train, frac, seed)
+        keep = suffix_keep(y_train, kind, value, n_classes, info.dom_fraction, info.rare_fraction, seed)
         x_train, y_train = x_train[keep], y_train[keep]
     return Dataset(spec=spec, x_train=x_train, y_train=y_train, x_test=raw["x_test"], y_test=raw["y_test"],
-                   classes=tuple(raw["classes"]), source=raw.get("source", ""))
+                   classes=tuple(raw["classes"]), source=raw["source"], train_index=keep, fingerprint=fingerprint(raw))

@@ -20,6 +20,15 @@ GOLDEN = {
     "cifar100": [500] * 100,
     "cifar100_dom45_55": [300] * 44 + [500] * 11 + [300] * 45,
     "neu": [s - int(np.ceil(0.2 * s)) for s in NEU_SIZES],
+    # long-tailed, Cao et al. (LDAM, 2019): CIFAR-10-LT 12406 / 20431 / 13996 images, CIFAR-100-LT 10847
+    "cifar10_lt100": [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50],
+    "cifar10_lt10": [5000, 3871, 2997, 2320, 1796, 1391, 1077, 834, 645, 500],
+    "cifar10_lt50": [5000, 3237, 2096, 1357, 878, 568, 368, 238, 154, 100],
+    "cifar100_lt100": [500, 477, 455, 434, 415, 396, 378, 361, 344, 328, 314, 299, 286, 273, 260, 248, 237, 226,
+                       216, 206, 197, 188, 179, 171, 163, 156, 149, 142, 135, 129, 123, 118, 112, 107, 102, 98, 93,
+                       89, 85, 81, 77, 74, 70, 67, 64, 61, 58, 56, 53, 51, 48, 46, 44, 42, 40, 38, 36, 35, 33, 32,
+                       30, 29, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 15, 14, 13, 13, 12, 12, 11, 11,
+                       10, 10, 9, 9, 8, 8, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5],
 }
 
 
@@ -35,6 +44,8 @@ def test_golden_counts(spec, synth_root):
 
 
 def test_golden_totals(synth_root):
+    assert [sum(GOLDEN[f"cifar10_lt{r}"]) for r in (100, 10, 50)] == [12406, 20431, 13996]
+    assert sum(GOLDEN["cifar100_lt100"]) == 10847
     assert len(get_dataset("cifar10_rare5", root=synth_root).y_train) == 45_500
     assert len(get_dataset("cifar100_dom45_55", root=synth_root).y_train) == 11 * 500 + 89 * 300
     neu = get_dataset("neu", root=synth_root)
