@@ -5,9 +5,17 @@
 
 Checks, on a small synthetic pool with a tiny frozen classifier (CPU): the selection is int64, distinct,
 all unlabelled, exactly ``min(budget, |unlabelled|)`` long; a budget larger than the pool returns the
-whole unlabelled pool; budget <= 0 raises; the same seed gives the same picks; changing the labels of
-unlabelled images changes nothing (the strategy cannot see them); the pool's arrays are left untouched;
-``get_params()`` round-trips through the constructor.
+whole unlabelled pool; budget <= 0 raises; the same seed gives the same picks; the pool's arrays are left
+untouched; ``get_params()`` round-trips through the constructor.
+
+Labels: the pool carries the round's budget, so a strategy may buy labels with ``pool.reveal``; the kit
+checks that every revealed index is in the selection and that no more than the budget was revealed.
+What a strategy may see is checked by changing the labels it may not see: the labels of unlabelled images
+it did not reveal are changed (all of them for a strategy that reveals nothing) and the picks, with the
+same seed, must not move. A strategy that reveals legitimately changes its picks when the labels it
+bought change, but never when only labels it did not buy change. A reference strategy that declares
+``reads_true_labels`` gets a pool with ``true_labels`` open (built so only for it) and cannot pass the
+invariance check by design: for it the kit checks only the contract on the changed pool.
 """
 import numpy as np
 import torch
@@ -16,14 +24,19 @@ from bench.models import build_classifier
 from bench.pool import Pool
 
 
-def make_pool(strategy, seed=0, n=48, labelled=12, num_classes=3, size=8, scramble_unlabelled=False):
-    """A synthetic pool: class-dependent 1-channel images, a tiny classifier built as the strategy asks."""
+def make_pool(strategy, seed=0, n=48, labelled=12, num_classes=3, size=8, scramble_unlabelled=False,
+              budget=None, keep=()):
+    """A synthetic pool: class-dependent 1-channel images, a tiny classifier built as the strategy asks.
+
+    ``budget`` is what the pool's oracle may reveal; ``scramble_unlabelled`` shifts the labels of the
+    unlabelled images except those in ``keep``; the true labels are open only for a strategy that
+    declares ``reads_true_labels``."""
     gen = np.random.default_rng(1234)
     y = np.arange(n) % num_classes
     x = (gen.integers(0, 60, (n, 1, size, size)) + 60 * y[:, None, None, None]).astype(np.uint8)
     lab = gen.choice(n, labelled, replace=False)
     if scramble_unlabelled:
-        unl = np.setdiff1d(np.arange(n), lab)
+        unl = np.setdiff1d(np.setdiff1d(np.arange(n), lab), np.asarray(keep, np.int64))
         y = y.copy()
         y[unl] = (y[unl] + 1) % num_classes
     opts = strategy.scoring_model_options
@@ -32,7 +45,20 @@ def make_pool(strategy, seed=0, n=48, labelled=12, num_classes=3, size=8, scramb
         model = build_classifier("resnet18", num_classes, 1, width=4, dropout=opts.get("dropout", 0.0))
     model.eval().requires_grad_(False)
     return Pool(torch.from_numpy(x), y, lab, model, num_classes, np.random.default_rng(seed),
-                device="cpu", batch_size=16, classes=[str(c) for c in range(num_classes)])
+                device="cpu", batch_size=16, classes=[str(c) for c in range(num_classes)], budget=budget,
+                true_labels=strategy.reads_true_labels)
+
+
+def check_selection(idx, pool, budget):
+    """The select() contract for one call on ``pool``, the oracle's bookkeeping included."""
+    want = min(budget, len(pool.unlabelled))
+    assert isinstance(idx, np.ndarray) and idx.dtype == np.int64, f"select returned {type(idx)} {idx.dtype}"
+    assert idx.ndim == 1 and len(idx) == want, f"asked for {budget}, got {len(idx)}"
+    assert len(np.unique(idx)) == len(idx), "duplicate indices"
+    assert np.isin(idx, pool.unlabelled).all(), "selected an index that is not unlabelled"
+    revealed = pool.revealed
+    assert len(revealed) <= budget, f"revealed {len(revealed)} labels for a budget of {budget}"
+    assert np.isin(revealed, idx).all(), "revealed the label of an image it did not select"
 
 
 def check_strategy(cls, **params):
@@ -40,26 +66,29 @@ def check_strategy(cls, **params):
     params_out = s.get_params()
     assert cls(**params_out).get_params() == params_out, "get_params() does not round-trip"
     for budget in (1, 7):
-        pool = make_pool(s)
+        pool = make_pool(s, budget=budget)
         lab0, unl0 = pool.labelled.copy(), pool.unlabelled.copy()
         idx = s.select(pool, budget)
-        assert isinstance(idx, np.ndarray) and idx.dtype == np.int64, f"select returned {type(idx)} {idx.dtype}"
-        assert idx.ndim == 1 and len(idx) == budget, f"asked for {budget}, got {len(idx)}"
-        assert len(np.unique(idx)) == len(idx), "duplicate indices"
-        assert np.isin(idx, pool.unlabelled).all(), "selected an index that is not unlabelled"
+        check_selection(idx, pool, budget)
         assert (pool.labelled == lab0).all() and (pool.unlabelled == unl0).all(), "select modified the pool"
-    big = make_pool(s)
+    big = make_pool(s, budget=len(make_pool(s)) * 2)
     idx = s.select(big, len(big) * 2)
+    check_selection(idx, big, len(big) * 2)
     assert sorted(idx.tolist()) == big.unlabelled.tolist(), "budget > pool must return the whole unlabelled pool"
     for bad in (0, -3):
         try:
-            s.select(make_pool(s), bad)
+            s.select(make_pool(s, budget=5), bad)
         except ValueError:
             pass
         else:
             raise AssertionError(f"budget {bad} did not raise ValueError")
-    a, b = cls(**params).select(make_pool(s, seed=7), 5), cls(**params).select(make_pool(s, seed=7), 5)
+    pool_a = make_pool(s, seed=7, budget=5)
+    a, b = cls(**params).select(pool_a, 5), cls(**params).select(make_pool(s, seed=7, budget=5), 5)
     assert (a == b).all(), f"same seed, different picks: {a} vs {b}"
-    c = cls(**params).select(make_pool(s, seed=7, scramble_unlabelled=True), 5)
-    assert (a == c).all(), "the picks depend on the labels of unlabelled images"
+    changed = make_pool(s, seed=7, scramble_unlabelled=True, budget=5, keep=pool_a.revealed)
+    c = cls(**params).select(changed, 5)
+    check_selection(c, changed, 5)
+    if not s.reads_true_labels:
+        assert (a == c).all(), ("the picks depend on the labels of unlabelled images"
+                                + (" it did not reveal" if len(pool_a.revealed) else ""))
     return True
