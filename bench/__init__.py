@@ -1,4 +1,5 @@
 """albench harness: the pool, the classifier, training, the active-learning loop, results and plots."""
+__version__ = "0.2.0"   # part of every trial's identity: a trial is not resumed by another version
 
 
 def import_datasets():

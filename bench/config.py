@@ -28,6 +28,8 @@ class Config:
     initial: int = 500                       # size of the random initial labelled pool
     budget: int = 500                        # images labelled per selection round
     rounds: int = 5                          # selection rounds after the initial pool
+    validation: float = 0.0                  # fraction of each class held out for validation (0 = none);
+                                             # stratified, seeded, after the imbalance removal, never selectable
     # the classifier (paper Sec. 4.2)
     arch: str = "resnet18"                   # resnet18 | resnet34 (supplement Fig. 6)
     width: int = 64                          # channels of the first stage (64 = the paper's ResNet)
@@ -46,6 +48,7 @@ class Config:
     train_step: str = "auto"                 # auto (graph on CUDA, eager on CPU) | eager | graph | compile
     data_root: str = ""                      # '' = $ALBENCH_DATA, else ~/.cache/albench
     download: bool = False                   # let torchvision download CIFAR where the network allows
+    image_size: int = 0                      # resize every image to image_size x image_size (0 = as stored)
     out: str = "results"                     # results root: <out>/<dataset>/<strategy>/seed<k>/
 
     def params_for(self, strategy: str) -> dict:
@@ -67,7 +70,10 @@ def _coerce(key: str, value):
             value = [v for v in value.replace(" ", "").split(",") if v]
         value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
         if key != "strategies":
-            value = tuple(int(v) for v in value)
+            try:
+                value = tuple(int(v) for v in value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key} must be a list of integers (e.g. {key}=[0,1,2]), got {value!r}") from None
         return value
     default = FIELDS[key].default
     if key == "strategy_params":
@@ -130,6 +136,21 @@ def check_config(cfg: Config):
     for key in ("initial", "budget", "epochs", "batch_size", "eval_batch_size", "width"):
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{key} must be > 0, got {getattr(cfg, key)}")
+    if cfg.batch_size < 2:
+        raise ConfigError(f"batch_size must be >= 2 (a batch of one image cannot be batch-normalised and is "
+                          f"skipped, so training would run no step), got {cfg.batch_size}")
+    late = [m for m in cfg.lr_milestones if not 0 < m < cfg.epochs]
+    if late:
+        raise ConfigError(f"lr_milestones {list(late)} must lie in 1..epochs-1 = 1..{cfg.epochs - 1} (a milestone "
+                          "at or past the last epoch never decays the learning rate); with epochs="
+                          f"{cfg.epochs} pass e.g. lr_milestones=[{max(1, int(0.8 * cfg.epochs))}] (the paper's "
+                          "160 of 200), or lr_milestones=[] for a constant rate")
+    if not 0 <= cfg.validation < 1:
+        raise ConfigError(f"validation is a fraction of each class in [0, 1), got {cfg.validation}")
+    if cfg.image_size < 0:
+        raise ConfigError(f"image_size must be >= 0 (0 keeps the stored size), got {cfg.image_size}")
+    if not (cfg.lr > 0 and cfg.lr < float("inf")):
+        raise ConfigError(f"lr must be a positive finite number, got {cfg.lr}")
     if cfg.rounds < 0:
         raise ConfigError(f"rounds must be >= 0, got {cfg.rounds}")
     if not cfg.seeds or not cfg.strategies:

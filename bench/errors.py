@@ -23,3 +23,11 @@ class DatasetCorruptError(DataError):
 
 class ResultsConflictError(AlbenchError):
     """A results folder holds a run with a different configuration."""
+
+
+class ResultsCorruptError(AlbenchError):
+    """A results folder whose files cannot be verified (missing identity or table, unreadable JSON)."""
+
+
+class TrainingDivergedError(AlbenchError):
+    """The classifier's loss became NaN or infinite: its accuracy would be meaningless."""

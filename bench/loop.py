@@ -4,10 +4,13 @@ Seeds are data: ``SeedSequence(seed).spawn(2)`` gives the initial-pool stream an
 round r's stream splits into a training seed and the strategy's Generator.  The initial pool and every
 round's training seed therefore depend on (dataset, seed, round) only: every strategy starts from the
 same pool and trains with the same seed, so curves are paired (paper Sec. 4.2, "same random seed").
+A validation split (``validation=``) is carved from the training set with its own stream of the seed.
 
-A round is: train a fresh classifier on the labelled pool, evaluate it on the test split, then (except
-after the last round) let the strategy select the next batch.  Its row and record are written when the
-round ends; a rerun of the same command resumes after the last finished round.
+A round is: train the evaluation classifier on the labelled pool (the same recipe for every strategy),
+and, if the strategy asks for one, its scoring model with the same seed; evaluate on the test (and
+validation) split; then (except after the last round) let the strategy select the next batch.  Its row
+and record are written when the round ends; a rerun of the same command resumes after the last verified
+round (``bench.results.load_trial``), under a per-trial lock.
 """
 import dataclasses
 import json
@@ -18,30 +21,47 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bench import import_datasets
+from bench import __version__, import_datasets
 from bench.errors import ConfigError
 from bench.pool import Pool
-from bench.results import atomic_write, load_trial, save_round, trial_dir, versions
+from bench.results import TrialLock, atomic_write, load_trial, save_round, trial_dir, versions
 from bench.train import channel_stats, evaluate, resolve_device, sync, train_classifier
 
 # config fields that change a trial's numbers; a results folder refuses to resume under different ones
 IDENTITY_FIELDS = ("dataset", "initial", "budget", "rounds", "arch", "width", "epochs", "batch_size", "lr",
-                   "momentum", "weight_decay", "lr_milestones", "lr_gamma", "crop_pad", "hflip")
+                   "momentum", "weight_decay", "lr_milestones", "lr_gamma", "crop_pad", "hflip", "validation",
+                   "image_size")
+_VALIDATION_STREAM = 0x7A11D  # separates the validation split's stream from the trial's own SeedSequence
 
 
 def check_schedule(cfg, n_train: int):
+    has = f"{cfg.dataset} has {n_train} training images" + (" besides its validation split" if cfg.validation else "")
+    if cfg.initial > n_train:
+        raise ConfigError(f"{has}, but initial={cfg.initial} asks for more; lower initial")
     need = cfg.initial + cfg.rounds * cfg.budget
     if need > n_train:
         raise ConfigError(
-            f"{cfg.dataset} has {n_train} training images, but initial={cfg.initial} + rounds={cfg.rounds} x "
-            f"budget={cfg.budget} needs {need}; lower rounds or budget (at most "
-            f"{max(0, (n_train - cfg.initial) // cfg.budget)} rounds of {cfg.budget} fit)")
+            f"{has}, but initial="
+            f"{cfg.initial} + rounds={cfg.rounds} x budget={cfg.budget} needs {need}; lower rounds or budget "
+            f"(at most {max(0, (n_train - cfg.initial) // cfg.budget)} rounds of {cfg.budget} fit)")
+
+
+def validation_split(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a stratified validation split: ``ceil(fraction * n_c)`` of each class c, drawn from
+    the seed's own stream (carved after the imbalance removal; never labelled, never selectable)."""
+    if fraction <= 0:
+        return np.zeros(0, np.int64)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _VALIDATION_STREAM]))
+    parts = [rng.choice(np.flatnonzero(y == c), int(np.ceil(fraction * np.sum(y == c))), replace=False)
+             for c in np.unique(y)]
+    return np.sort(np.concatenate(parts)).astype(np.int64)
 
 
 def load_checked(cfg, seed: int = 0):
     """The trial's dataset (removal drawn by ``seed``), with the schedule checked against its size."""
-    ds = import_datasets().get_dataset(cfg.dataset, cfg.data_root or None, seed=seed, download=cfg.download)
-    check_schedule(cfg, len(ds.y_train))
+    kw = {"image_size": cfg.image_size} if cfg.image_size else {}
+    ds = import_datasets().get_dataset(cfg.dataset, cfg.data_root or None, seed=seed, download=cfg.download, **kw)
+    check_schedule(cfg, len(ds.y_train) - len(validation_split(ds.y_train, cfg.validation, seed)))
     return ds
 
 
@@ -52,74 +72,112 @@ def prepare(cfg, strategy_name: str, seed: int = 0):
     return get_strategy(strategy_name, **cfg.params_for(strategy_name)), load_checked(cfg, seed)
 
 
+def trial_identity(cfg, strategy, strategy_name: str, seed: int, ds) -> dict:
+    """Everything that changes a trial's numbers; resuming under a different identity is refused."""
+    identity = {k: getattr(cfg, k) for k in IDENTITY_FIELDS}
+    identity.update(strategy=strategy_name, seed=seed, strategy_params=strategy.get_params(),
+                    scoring_model_options=strategy.scoring_model_options,
+                    evaluate_scoring_model=strategy.evaluate_scoring_model,
+                    strategy_provenance=strategy.provenance(), data_source=ds.source,
+                    data_fingerprint=getattr(ds, "fingerprint", None), albench_version=__version__)
+    return json.loads(json.dumps(identity))
+
+
 def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, position: int = 0):
     """Run (or resume) one trial; returns its rows (list of dicts). Writes under ``cfg.out``."""
     strategy, ds = prepare(cfg, strategy_name, seed)
-    device = resolve_device(cfg.device)
-
-    identity = {k: getattr(cfg, k) for k in IDENTITY_FIELDS}
-    identity = json.loads(json.dumps({**identity, "strategy": strategy_name, "seed": seed,
-                                      "strategy_params": strategy.get_params(),
-                                      "classifier_options": strategy.classifier_options}))
+    identity = trial_identity(cfg, strategy, strategy_name, seed, ds)
     path = trial_dir(cfg.out, cfg.dataset, strategy_name, seed)
-    rows, records = load_trial(path, identity)
-    if len(rows) == cfg.rounds + 1:
-        return rows
     os.makedirs(path, exist_ok=True)
-    if not rows:
-        atomic_write(os.path.join(path, "config.json"), json.dumps(
-            {"identity": identity, "config": dataclasses.asdict(cfg), "versions": versions(),
-             "dataset_source": ds.source, "classes": list(ds.classes), "n_train": int(len(ds.y_train)),
-             "n_test": int(len(ds.y_test)), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2))
+    with TrialLock(path):
+        rows, records = load_trial(path, identity, ds.classes)
+        if len(rows) == cfg.rounds + 1:
+            return rows
+        if not rows:
+            atomic_write(os.path.join(path, "config.json"), json.dumps(
+                {"identity": identity, "config": dataclasses.asdict(cfg), "versions": versions(),
+                 "classes": list(ds.classes), "n_train": int(len(ds.y_train)), "n_test": int(len(ds.y_test)),
+                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2))
+        return _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, progress, position)
 
+
+def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, progress, position):
+    device = resolve_device(cfg.device)
+    val = validation_split(ds.y_train, cfg.validation, seed)
     init_ss, rounds_ss = np.random.SeedSequence(seed).spawn(2)
     round_ss = rounds_ss.spawn(cfg.rounds + 1)
     if records:
         labelled = np.concatenate([records[0]["initial"]] + [r["selected"] for r in records]).astype(np.int64)
     else:
-        labelled = np.sort(np.random.default_rng(init_ss).choice(len(ds.y_train), cfg.initial, replace=False))
+        candidates = np.setdiff1d(np.arange(len(ds.y_train)), val)   # all of them without a validation split
+        labelled = np.sort(np.random.default_rng(init_ss).choice(candidates, cfg.initial, replace=False))
 
     x = torch.from_numpy(ds.x_train).to(device)
     y = torch.from_numpy(ds.y_train).to(device)
     x_test, y_test = torch.from_numpy(ds.x_test).to(device), torch.from_numpy(ds.y_test).to(device)
+    val_t = torch.as_tensor(val, device=device)
     mean, std = channel_stats(ds.x_train)
     k = ds.num_classes
     class_cols = [f"count_{c}" for c in ds.classes]
+    n_models = 1 + bool(strategy.scoring_model_options and not strategy.evaluate_scoring_model)
     desc = f"{cfg.dataset}/{strategy_name}/seed{seed}"
-    bar = tqdm(total=(cfg.rounds + 1) * cfg.epochs, initial=len(rows) * cfg.epochs, desc=desc, unit="ep",
-               disable=not progress, position=position, leave=True, dynamic_ncols=True)
+    bar = tqdm(total=(cfg.rounds + 1) * cfg.epochs * n_models, initial=len(rows) * cfg.epochs * n_models,
+               desc=desc, unit="ep", disable=not progress, position=position, leave=True, dynamic_ncols=True)
     for r in range(len(rows), cfg.rounds + 1):
         train_seed, select_ss = round_ss[r].spawn(2)
+        train_seed = int(train_seed.generate_state(1)[0])
         lab_t = torch.as_tensor(labelled, device=device)
-        model, train_s = train_classifier(cfg, x[lab_t], y[lab_t], k, int(train_seed.generate_state(1)[0]),
-                                          mean, std, progress=bar, **strategy.classifier_options)
+
+        def train(**options):
+            return train_classifier(cfg, x[lab_t], y[lab_t], k, train_seed, mean, std, progress=bar, **options)
+
+        scorer, score_s = None, float("nan")
+        if strategy.scoring_model_options:
+            scorer, score_s = train(**strategy.scoring_model_options)
+        model, train_s = (scorer, score_s) if strategy.evaluate_scoring_model else train()
+        if strategy.evaluate_scoring_model:
+            score_s = 0.0   # no separate scoring model: the evaluated one scores
         t0 = time.perf_counter()
         metrics = evaluate(model, x_test, y_test, k, cfg.eval_batch_size)
         eval_s = time.perf_counter() - t0
         record = {"round": r, "per_class_accuracy": metrics["per_class_accuracy"]}
+        val_cols = {}
+        if len(val):
+            vm = evaluate(model, x[val_t], y[val_t], k, cfg.eval_batch_size)
+            val_cols = {"val_accuracy": vm["accuracy"], "val_balanced_accuracy": vm["balanced_accuracy"]}
+            record["val_per_class_accuracy"] = vm["per_class_accuracy"]
         if r == 0:
             record.update(initial=labelled.tolist(), initial_classes=ds.y_train[labelled].tolist())
+            if len(val):
+                record["validation"] = val.tolist()
         select_s, selected = float("nan"), np.zeros(0, np.int64)
         if r < cfg.rounds:
-            pool = Pool(x, ds.y_train, labelled, model, k, np.random.default_rng(select_ss), device,
-                        cfg.eval_batch_size, ds.classes)
+            pool = Pool(x, ds.y_train, labelled, scorer if scorer is not None else model, k,
+                        np.random.default_rng(select_ss), device, cfg.eval_batch_size, ds.classes,
+                        classifier=model, held_out=val, budget=cfg.budget,
+                        source_index=getattr(ds, "train_index", None), true_labels=strategy.reads_true_labels)
             t0 = time.perf_counter()
             selected = np.asarray(strategy.select(pool, cfg.budget))
             sync(device)
             select_s = time.perf_counter() - t0
             check_selection(selected, pool, cfg.budget, strategy_name)
             record["diagnostics"] = getattr(strategy, "diagnostics_", {}) or {}
+            if len(pool.revealed):
+                record["revealed"] = pool.revealed.tolist()
+            del pool
         record.update(selected=selected.tolist(), selected_classes=ds.y_train[selected].tolist())
         counts = np.bincount(ds.y_train[labelled], minlength=k)
         rows.append({"dataset": cfg.dataset, "strategy": strategy_name, "seed": seed, "round": r,
                      "n_labelled": len(labelled), "accuracy": metrics["accuracy"],
-                     "balanced_accuracy": metrics["balanced_accuracy"], "train_seconds": train_s,
-                     "select_seconds": select_s, "eval_seconds": eval_s, **dict(zip(class_cols, counts.tolist()))})
+                     "balanced_accuracy": metrics["balanced_accuracy"], **val_cols, "train_seconds": train_s,
+                     "scoring_train_seconds": score_s, "select_seconds": select_s, "eval_seconds": eval_s,
+                     "reads_true_labels": bool(strategy.reads_true_labels),
+                     **dict(zip(class_cols, counts.tolist()))})
         records.append(record)
         save_round(path, rows, records)
         bar.set_postfix(round=r, n=len(labelled), acc=f"{metrics['accuracy']:.3f}")
         labelled = np.concatenate([labelled, selected])
-        del model
+        del model, scorer
     bar.close()
     return rows
 
@@ -135,5 +193,8 @@ def check_selection(idx: np.ndarray, pool, budget: int, name: str):
         problems.append("duplicate indices")
     elif not np.isin(idx, pool.unlabelled).all():
         problems.append("indices outside the unlabelled pool")
+    elif not np.isin(pool.revealed, idx).all():
+        problems.append(f"{int((~np.isin(pool.revealed, idx)).sum())} label(s) revealed by the oracle but not "
+                        "selected (every revealed image is charged to the budget and must be selected)")
     if problems:
         raise RuntimeError(f"strategy {name!r} broke the select() contract: {'; '.join(problems)}")

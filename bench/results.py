@@ -1,38 +1,65 @@
 """Results on disk: one folder per trial, ``<out>/<dataset>/<strategy>/seed<k>/`` holding
 
-  config.json    the resolved config, the strategy's parameters, library versions, git commit, machine
+  config.json    the trial's identity (everything that changes its numbers: config, strategy parameters,
+                 data source and fingerprint, albench version), the resolved config, library versions,
+                 git commit, machine
   rounds.csv     one tidy row per round (SPEC.md columns + ``count_<class>`` of the labelled pool)
   rounds.jsonl   one JSON line per round: the initial pool (round 0), the indices selected after the round
                  and their classes, per-class test accuracy, the strategy's diagnostics
 
 Both tables are rewritten atomically (temporary file + rename) after every finished round, so a killed
-run loses at most the round in progress.
+run loses at most the round in progress.  On resume every round is verified (complete, finite, consecutive,
+the two tables agreeing); a damaged tail is set aside as ``*.damaged-<time>`` with a warning and the trial
+resumes after its last verified round; a folder that cannot be verified at all is refused, never
+overwritten.  One advisory lock per trial folder (``.lock``, released by the OS when its holder dies)
+keeps two runs from writing the same trial.
 """
+import errno
+import fcntl
 import glob
 import json
+import math
 import os
 import platform
+import socket
 import subprocess
+import sys
+import time
+import warnings
 
+import numpy as np
 import pandas as pd
 
-from bench.errors import ResultsConflictError
+from bench.errors import ResultsConflictError, ResultsCorruptError
 
 BASE_COLUMNS = ["dataset", "strategy", "seed", "round", "n_labelled", "accuracy", "balanced_accuracy",
                 "train_seconds", "select_seconds", "eval_seconds"]
+# columns that must hold a finite number in every finished round (select_seconds: all but the last round)
+FINITE_COLUMNS = ["n_labelled", "accuracy", "balanced_accuracy", "train_seconds", "eval_seconds"]
+TRIAL_KEYS = ["dataset", "strategy", "seed"]
 
 
 def trial_dir(out: str, dataset: str, strategy: str, seed: int) -> str:
-    return os.path.join(out, dataset, strategy, f"seed{seed}")
+    return os.path.join(out, safe_name(dataset), strategy, f"seed{seed}")
+
+
+def safe_name(spec: str) -> str:
+    """A dataset spec as one folder name (a ``folder:/a/b#dom1`` spec holds slashes and colons)."""
+    return "".join(c if c.isalnum() or c in "._-#+=" else "_" for c in spec).strip("_") or "_"
 
 
 def atomic_write(path: str, text: str):
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def versions() -> dict:
@@ -41,9 +68,11 @@ def versions() -> dict:
     import torch
     import torchvision
 
-    v = {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-         "numpy": numpy.__version__, "pandas": pd.__version__, "scikit-learn": sklearn.__version__,
-         "platform": platform.platform(), "cuda": torch.version.cuda,
+    from bench import __version__
+
+    v = {"albench": __version__, "python": platform.python_version(), "torch": torch.__version__,
+         "torchvision": torchvision.__version__, "numpy": numpy.__version__, "pandas": pd.__version__,
+         "scikit-learn": sklearn.__version__, "platform": platform.platform(), "cuda": torch.version.cuda,
          "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     try:
         here = os.path.dirname(os.path.abspath(__file__))
@@ -56,30 +85,163 @@ def versions() -> dict:
     return v
 
 
-def load_trial(path: str, identity: dict):
-    """(rows, records) already finished in ``path``; ResultsConflictError if it holds another configuration."""
+class TrialLock:
+    """An advisory lock on a trial folder (``fcntl.flock`` on ``<path>/.lock``): a second run of the same
+    trial waits for the first, saying who holds it; the OS releases it when the holder dies (SIGKILL too)."""
+
+    def __init__(self, path: str):
+        self.path = os.path.join(path, ".lock")
+        self.fd = None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(self.fd, 512, 0).decode(errors="replace").strip() or "another process"
+            print(f"albench: {os.path.dirname(self.path)} is being written by {holder}; waiting for it to "
+                  "finish (the trial resumes from whatever it completes)", file=sys.stderr, flush=True)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                           f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        for tmp in glob.glob(os.path.join(os.path.dirname(self.path), "*.tmp*")):
+            os.remove(tmp)   # left by a killed writer: nobody else writes here while we hold the lock
+        return self
+
+    def __exit__(self, *exc):
+        os.ftruncate(self.fd, 0)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def read_identity(path: str):
+    """The identity saved in ``path/config.json``; None if the file is absent; ResultsCorruptError if unusable."""
     cfg_path = os.path.join(path, "config.json")
     if not os.path.exists(cfg_path):
+        return None
+    try:
+        with open(cfg_path) as f:
+            saved = json.load(f)
+        identity = saved["identity"]
+        if not isinstance(identity, dict):
+            raise TypeError("identity is not a mapping")
+        return identity
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ResultsCorruptError(
+            f"{cfg_path} is unreadable or has no identity ({type(err).__name__}: {err}); the results beside it "
+            "cannot be verified. Move that folder away (or delete it) and run again.") from None
+
+
+def load_trial(path: str, identity: dict, class_names=None):
+    """(rows, records) of the verified finished rounds in ``path``.
+
+    Refuses (ResultsConflictError) a folder made under another identity, and (ResultsCorruptError) one whose
+    rounds cannot be verified at all (results without config.json, a missing table). A damaged tail is
+    moved aside as ``<file>.damaged-<time>`` with a warning, and only the verified rounds are returned.
+    """
+    saved = read_identity(path)
+    tables = [os.path.join(path, f) for f in ("rounds.csv", "rounds.jsonl")]
+    present = [os.path.exists(t) and os.path.getsize(t) > 0 for t in tables]
+    if saved is None:
+        if any(present):
+            raise ResultsCorruptError(
+                f"{path} holds round results but no config.json, so nobody can tell which configuration made "
+                "them. Move that folder away (or delete it) to run this trial again.")
         return [], []
-    with open(cfg_path) as f:
-        saved = json.load(f).get("identity")
     if saved != identity:
-        diff = sorted(k for k in set(saved or {}) | set(identity) if (saved or {}).get(k) != identity.get(k))
+        diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
         raise ResultsConflictError(
             f"{path} holds a run with a different configuration (differs in: {', '.join(diff)}). "
             "Use another out= folder, or delete that folder to start it again.")
-    rows = pd.read_csv(os.path.join(path, "rounds.csv")).to_dict("records") \
-        if os.path.exists(os.path.join(path, "rounds.csv")) else []
+    if not any(present):
+        return [], []
+    if not all(present):
+        missing = tables[present.index(False)]
+        raise ResultsCorruptError(
+            f"{missing} is missing or empty while {tables[present.index(True)]} holds rounds: the trial "
+            "cannot be verified. Restore the file, or move the folder away (or delete it) to run it again.")
+    rows, records, damage = read_rounds(path, identity, class_names)
+    if damage:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for t in tables:
+            os.replace(t, f"{t}.damaged-{stamp}")
+        save_round(path, rows, records)
+        warnings.warn(f"albench: {path}: {damage}; kept the {len(rows)} verified round(s), moved the original "
+                      f"tables aside as rounds.csv/.jsonl.damaged-{stamp}, resuming after them", stacklevel=2)
+    return rows, records
+
+
+def read_rounds(path: str, identity: dict, class_names=None):
+    """(rows, records, damage): the longest prefix of rounds that are complete, finite, consecutive and
+    agree between rounds.csv and rounds.jsonl; ``damage`` says what stopped it ('' if nothing)."""
+    damage = ""
+    try:
+        df = pd.read_csv(os.path.join(path, "rounds.csv"))
+    except (ValueError, OSError, UnicodeDecodeError) as err:
+        df, damage = pd.DataFrame(), f"rounds.csv is unreadable ({type(err).__name__})"
     records = []
-    if os.path.exists(os.path.join(path, "rounds.jsonl")):
-        with open(os.path.join(path, "rounds.jsonl")) as f:
-            for line in f:
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    break
-    n = min(len(rows), len(records))
-    return rows[:n], records[:n]
+    with open(os.path.join(path, "rounds.jsonl"), errors="replace") as f:
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                damage = damage or f"rounds.jsonl line {len(records) + 1} is not JSON"
+                break
+    count_cols = [c for c in df.columns if c.startswith("count_")]
+    if class_names is not None and df.shape[0] and count_cols != [f"count_{c}" for c in class_names]:
+        return [], [], damage or "rounds.csv's class-count columns do not match the dataset's classes"
+    rows, labelled = [], np.zeros(0, np.int64)
+    rounds, initial, budget = identity.get("rounds"), identity.get("initial"), identity.get("budget")
+    for i in range(max(len(df), len(records))):
+        problem = check_round(df, records, i, identity, rounds, initial, budget, count_cols, labelled)
+        if problem:
+            damage = damage or problem
+            break
+        rec = records[i]
+        labelled = np.concatenate([labelled, rec.get("initial", [])] if i == 0 else [labelled]).astype(np.int64)
+        row = df.iloc[i].to_dict()
+        for c in ["round", "seed", "n_labelled"] + count_cols:
+            row[c] = int(row[c])
+        rows.append(row)
+        labelled = np.concatenate([labelled, rec["selected"]]).astype(np.int64)
+    return rows, records[:len(rows)], damage
+
+
+def check_round(df, records, i, identity, rounds, initial, budget, count_cols, labelled):
+    """'' if round ``i`` is complete and agrees between the two tables, else what is wrong with it."""
+    if i >= len(df) or i >= len(records):
+        return f"round {i} is in only one of rounds.csv / rounds.jsonl"
+    row, rec = df.iloc[i], records[i]
+    if not isinstance(rec, dict) or rec.get("round") != i or not isinstance(rec.get("selected"), list):
+        return f"rounds.jsonl line {i + 1} is not round {i}'s record"
+    for key in TRIAL_KEYS:
+        if str(row.get(key)) != str(identity.get(key)):
+            return f"rounds.csv row {i + 1} belongs to {key}={row.get(key)!r}, not {identity.get(key)!r}"
+    need = FINITE_COLUMNS + count_cols + (["select_seconds"] if rounds is None or i < rounds else [])
+    try:
+        bad = [c for c in ["round"] + need if c not in row or not math.isfinite(float(row[c]))]
+    except (TypeError, ValueError):
+        bad = ["a non-numeric value"]
+    if bad:
+        return f"rounds.csv row {i + 1} (round {i}) is incomplete or not finite in {', '.join(bad)}"
+    if int(row["round"]) != i:
+        return f"rounds.csv row {i + 1} is round {int(row['round'])}, expected {i} (rounds must be consecutive)"
+    n_lab = len(labelled) + (len(rec.get("initial", [])) if i == 0 else 0)
+    want_n = initial + i * budget if initial is not None and budget is not None else n_lab
+    if int(row["n_labelled"]) != n_lab or n_lab != want_n:
+        return f"round {i}: n_labelled {int(row['n_labelled'])} disagrees with the recorded selections ({n_lab})"
+    if count_cols and int(sum(row[c] for c in count_cols)) != n_lab:
+        return f"round {i}: class counts do not add up to n_labelled"
+    last = rounds is not None and i == rounds
+    if (budget is not None and not last and len(rec["selected"]) != budget) or (last and rec["selected"]):
+        return f"rounds.jsonl round {i} holds {len(rec['selected'])} selected indices, expected " \
+               f"{0 if last else budget}"
+    if len(set(rec["selected"]) | set(labelled.tolist())) != len(rec["selected"]) + len(set(labelled.tolist())):
+        return f"rounds.jsonl round {i} selects an index that was already labelled"
+    return ""
 
 
 def save_round(path: str, rows, records):
@@ -87,26 +249,55 @@ def save_round(path: str, rows, records):
     atomic_write(os.path.join(path, "rounds.csv"), pd.DataFrame(rows).to_csv(index=False))
 
 
-def collect(out: str) -> pd.DataFrame:
-    """Every trial's rows under ``out`` as one long table (empty DataFrame if none)."""
-    frames = [pd.read_csv(p) for p in sorted(glob.glob(os.path.join(out, "*", "*", "seed*", "rounds.csv")))]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=BASE_COLUMNS)
+def collect(out: str, strict: bool = False) -> pd.DataFrame:
+    """Every trial's rows under ``out`` as one long table (empty DataFrame if none), with a ``finished``
+    column: True where the trial reached the last round its config.json plans.  An unreadable table is
+    skipped with a warning naming it (``strict=True``: ResultsCorruptError instead)."""
+    frames = []
+    for p in sorted(glob.glob(os.path.join(out, "*", "*", "seed*", "rounds.csv"))):
+        try:
+            f = pd.read_csv(p)
+            if f.empty:
+                continue
+            if not set(BASE_COLUMNS) <= set(f.columns):
+                raise ValueError(f"missing columns {sorted(set(BASE_COLUMNS) - set(f.columns))}")
+            identity = read_identity(os.path.dirname(p)) or {}
+        except (ValueError, OSError, UnicodeDecodeError, ResultsCorruptError) as err:
+            msg = f"{p} is unreadable ({type(err).__name__}: {str(err).splitlines()[0][:160]}); left out"
+            if strict:
+                raise ResultsCorruptError(msg) from None
+            warnings.warn(f"albench: {msg}", stacklevel=2)
+            continue
+        planned = identity.get("rounds")
+        f["finished"] = planned is not None and pd.to_numeric(f["round"], errors="coerce").max() == planned
+        frames.append(f)
+    if not frames:
+        return pd.DataFrame(columns=BASE_COLUMNS + ["finished"])
+    return pd.concat(frames, ignore_index=True)
 
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, strategy): seeds, mean accuracy over rounds and final-round accuracy (mean and std)."""
+    """Per (dataset, strategy): finished seeds, mean accuracy over rounds and final-round accuracy (mean and
+    sample std over finished seeds), and how many trials are still partial (never averaged in)."""
     if df.empty:
         return pd.DataFrame()
-    last = df["round"] == df.groupby(["dataset", "strategy", "seed"])["round"].transform("max")
-    per_seed = df.groupby(["dataset", "strategy", "seed"]).agg(avg=("accuracy", "mean"), rounds=("round", "max"))
-    per_seed["final"] = df[last].set_index(["dataset", "strategy", "seed"])["accuracy"]
-    per_seed["final_balanced"] = df[last].set_index(["dataset", "strategy", "seed"])["balanced_accuracy"]
-    sel = df.groupby(["dataset", "strategy", "seed"])["select_seconds"].mean()
-    per_seed["select_s"] = sel
+    if "finished" not in df:
+        df = df.assign(finished=True)
+    keys = ["dataset", "strategy", "seed"]
+    done = df[df["finished"].astype(bool)]
+    partial = df[~df["finished"].astype(bool)].groupby(["dataset", "strategy"])["seed"].nunique()
+    last = done["round"] == done.groupby(keys)["round"].transform("max")
+    per_seed = done.groupby(keys).agg(avg=("accuracy", "mean"), rounds=("round", "max"),
+                                      select_s=("select_seconds", "mean"))
+    per_seed["final"] = done[last].set_index(keys)["accuracy"]
+    per_seed["final_balanced"] = done[last].set_index(keys)["balanced_accuracy"]
     g = per_seed.groupby(["dataset", "strategy"])
     out = pd.DataFrame({"seeds": g.size(), "rounds": g["rounds"].max(),
-                        "avg_acc": g["avg"].mean(), "avg_acc_std": g["avg"].std(ddof=0),
-                        "final_acc": g["final"].mean(), "final_acc_std": g["final"].std(ddof=0),
+                        "avg_acc": g["avg"].mean(), "avg_acc_std": g["avg"].std(ddof=1),
+                        "final_acc": g["final"].mean(), "final_acc_std": g["final"].std(ddof=1),
                         "final_bal_acc": g["final_balanced"].mean(), "select_s": g["select_s"].mean()})
+    pairs = sorted(set(map(tuple, df[["dataset", "strategy"]].drop_duplicates().values)))
+    out = out.reindex(pd.MultiIndex.from_tuples(pairs, names=["dataset", "strategy"]))
+    out["seeds"] = out["seeds"].fillna(0).astype(int)
+    out["partial"] = partial.reindex(out.index).fillna(0).astype(int)
     return out.reset_index()

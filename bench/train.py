@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.config import STEP_MODES
-from bench.errors import ConfigError
+from bench.errors import ConfigError, TrainingDivergedError
 from bench.models import build_classifier
 
 
@@ -184,15 +184,18 @@ def train_classifier(cfg, x: torch.Tensor, y: torch.Tensor, num_classes: int, se
         if mode == "compile":
             net = torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else "default")
 
+        bad = torch.zeros((), dtype=torch.bool, device=device)   # any non-finite loss so far (no host sync)
+
         def step(idx):
             opt.zero_grad()
             xb = augment(x[idx], cfg.crop_pad, cfg.hflip)
             with autocast(device, cache=False):
                 loss = F.cross_entropy(net(xb), y[idx])
+            bad.logical_or_(~torch.isfinite(loss.detach()))
             loss.backward()
             opt.step()
 
-        state = list(model.parameters()) + list(model.buffers()) + opt.bufs
+        state = list(model.parameters()) + list(model.buffers()) + opt.bufs + [bad]
         graphs = {}
 
         def runner(size):
@@ -208,6 +211,8 @@ def train_classifier(cfg, x: torch.Tensor, y: torch.Tensor, num_classes: int, se
             return graphs[size]
 
         n = len(y)
+        if n < 2:
+            raise ConfigError(f"cannot train on {n} labelled image(s): at least 2 are needed (raise initial)")
         for epoch in range(cfg.epochs):
             opt.set_lr(lr_at(cfg, epoch))
             perm = torch.randperm(n, device=device)
@@ -215,6 +220,10 @@ def train_classifier(cfg, x: torch.Tensor, y: torch.Tensor, num_classes: int, se
                 idx = perm[i:i + cfg.batch_size]
                 if len(idx) >= 2:
                     runner(len(idx))(idx)
+            if bad.item():   # one host sync per epoch
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {epoch} (lr {lr_at(cfg, epoch):g}): the loss became NaN or "
+                    f"infinite; lower lr (now {cfg.lr:g}) or check the data")
             if progress is not None:
                 progress.update(1)
         opt.zero_grad()   # the last gradients (in a graph's private pool) are not needed after training
@@ -236,8 +245,14 @@ def predict(model, x: torch.Tensor, batch_size: int = 1024, what: str = "logits"
 
 
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_size: int = 1024) -> dict:
-    """Accuracy, balanced accuracy (mean per-class recall over classes present) and per-class accuracy."""
-    pred = predict(model, x, batch_size).argmax(1)
+    """Accuracy, balanced accuracy (mean per-class recall over classes present) and per-class accuracy.
+    TrainingDivergedError if any logit is NaN or infinite (an argmax over NaNs would say class 0)."""
+    logits = predict(model, x, batch_size)
+    if not bool(torch.isfinite(logits).all()):
+        raise TrainingDivergedError(f"the trained classifier gives non-finite logits for "
+                                    f"{int((~torch.isfinite(logits)).any(1).sum())} of {len(x)} images; its "
+                                    "accuracy would be meaningless: lower lr or check the data")
+    pred = logits.argmax(1)
     correct = torch.bincount(y[pred == y], minlength=num_classes).double()
     total = torch.bincount(y, minlength=num_classes).double()
     per_class = (correct / total.clamp(min=1)).cpu().numpy()

@@ -100,9 +100,11 @@ def test_evaluate_balanced_accuracy():
 
 
 def test_config_overrides_and_errors():
-    cfg = load_config("paper/cifar10", ["epochs=3", "seeds=[4,5]", "strategy_params.vabal.lam=0.01"])
+    cfg = load_config("paper/cifar10", ["epochs=3", "lr_milestones=[2]", "seeds=[4,5]",
+                                        "strategy_params.vabal.lam=0.01"])
     assert cfg.epochs == 3 and cfg.seeds == (4, 5) and cfg.params_for("vabal") == {"lam": 0.01}
-    assert cfg.initial == 500 and cfg.lr_milestones == (160,)
+    assert cfg.initial == 500 and cfg.lr_milestones == (2,)
+    assert load_config("paper/cifar10").lr_milestones == (160,)
     with pytest.raises(ConfigError, match="unknown config key"):
         load_config(None, ["epoch=3"])
     with pytest.raises(ConfigError, match="budget must be > 0"):

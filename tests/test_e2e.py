@@ -86,7 +86,7 @@ def snapshot(out):
 @pytest.mark.parametrize("args,message", [
     (["--strategy", "nope"], "unknown strategy 'nope'; available: "),
     (["--data", "cifar10_dom99"], "cifar10 has classes 1..10"),
-    (["--data", "imagenet"], "unknown dataset 'imagenet'; the grammar is"),
+    (["--data", "imagenet"], "unknown dataset 'imagenet'"),
     (["budget=0"], "budget must be > 0"),
     (["budget=-5"], "budget must be > 0"),
     (["rounds=500"], "has 1433 training images, but initial=20 + rounds=500"),

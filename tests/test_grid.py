@@ -16,7 +16,7 @@ SMALL = [t for t in TINY if not t.startswith(("initial", "budget"))] + ["initial
 
 
 def test_expand_grid():
-    trials = expand(["digits", "cifar10_dom1"], ["random", "vabal"], [0, 1, 2], overrides=["epochs=3"])
+    trials = expand(["digits", "cifar10_dom1"], ["random", "vabal"], [0, 1, 2], overrides=["epochs=3", "lr_milestones=[2]"])
     assert len(trials) == 12 and len({t.name for t in trials}) == 12
     c10 = [t for t in trials if t.cfg.dataset == "cifar10_dom1"][0].cfg
     assert c10.initial == 500 and c10.epochs == 3  # each dataset under its own paper preset, then overrides
