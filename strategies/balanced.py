@@ -55,11 +55,12 @@ def balanced(base_cls):
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)
         idx = pool.unlabelled
+        self.diagnostics_ = {}  # the base's score may fill it for this round; last round's is dropped
         scores = np.asarray(base_cls.score(self, pool, idx), dtype=np.float64)
         pred = pool.probs(idx).argmax(1).cpu().numpy()
         counts = np.bincount(pool.labelled_labels, minlength=pool.num_classes)
         quotas = balancing_quotas(counts, np.bincount(pred, minlength=pool.num_classes), k, pool.rng)
-        self.diagnostics_ = {**(getattr(self, "diagnostics_", None) or {}), "quotas": quotas.tolist()}
+        self.diagnostics_ = {**(self.diagnostics_ or {}), "quotas": quotas.tolist()}
         return idx[quota_top_k(scores, pred, quotas, pool.rng)]
 
     name = f"Balanced{base_cls.__name__}"
