@@ -6,35 +6,101 @@
 """
 import argparse
 import importlib
+import os
 import sys
 import time
+import traceback
 
-from bench.errors import AlbenchError
+from bench.errors import AlbenchError, ConfigError
 
 
 def _csv(text):
     return [t for t in (text or "").replace(" ", "").split(",") if t]
 
 
+def _seeds(text):
+    if text is None:
+        return None
+    try:
+        seeds = [int(s) for s in _csv(text)]
+    except ValueError:
+        raise ConfigError(f"--seeds takes comma-separated integers (e.g. --seeds 0,1,2), got {text!r}") from None
+    if not seeds:
+        raise ConfigError("--seeds is empty; give comma-separated integers (e.g. --seeds 0,1,2) or leave it out")
+    return seeds
+
+
+def import_user_modules(names):
+    """Import ``--import`` modules (users' strategies or datasets), naming the module when one fails."""
+    sys.path.insert(0, os.getcwd())
+    for mod in names:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as err:
+            if err.name and mod.startswith(err.name):
+                raise ConfigError(f"--import {mod}: no module named {err.name!r} (looked in the working "
+                                  "directory and on sys.path; pass the module name without .py)") from None
+            raise ConfigError(f"--import {mod}: the module imports {err.name!r}, which is not installed") from None
+        except Exception as err:
+            where = traceback.extract_tb(err.__traceback__)[-1]
+            raise ConfigError(f"--import {mod} failed: {type(err).__name__}: {err} "
+                              f"(at {where.filename}:{where.lineno})") from None
+
+
+def check_strategy_params(cfg, names):
+    """Refuse strategy names and strategy_params entries that match no registered strategy, and parameters
+    the strategy does not take, before anything runs."""
+    from strategies import get_strategy, list_strategies
+
+    known = list_strategies()
+    for name in sorted(set(names) | set(cfg.strategy_params)):
+        key = cfg.registry_key(name)
+        if key not in known:
+            where = "strategy_params has an entry for" if name not in names else "unknown strategy"
+            raise KeyError(f"{where} {name!r}" + (f" (a variant of {key!r})" if key != name else "")
+                           + f"; available: {', '.join(known)}")
+        try:
+            get_strategy(key, **cfg.params_for(name))
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"strategy_params.{name}: {err}") from None
+
+
+def check_writable(out: str):
+    """Fail before any training if results cannot be written under ``out`` (read-only, not a folder, full)."""
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, f".albench-write-test{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("x" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+        os.remove(probe)
+    except OSError as err:
+        raise ConfigError(f"cannot write results under {out!r}: {err.strerror or err}; pass --out a writable "
+                          "folder with free space") from None
+
+
 def cmd_run(a):
     from bench.grid import expand, run_grid
     from bench.loop import load_checked
-    from strategies import get_strategy, list_strategies
 
-    for mod in a.imports:
-        importlib.import_module(mod)
+    import_user_modules(a.imports)
+    if a.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {a.workers}")
     fields = {k: v for k, v in (("device", a.device), ("data_root", a.data_root), ("out", a.out)) if v}
-    trials = expand(_csv(a.data) or ["digits"], _csv(a.strategy) or None,
-                    [int(s) for s in _csv(a.seeds)] if a.seeds else None, a.config, a.overrides, **fields)
-    for name in {t.strategy for t in trials}:
-        if name not in list_strategies():
-            raise KeyError(f"unknown strategy {name!r}; available: {', '.join(list_strategies())}")
+    trials = expand(_csv(a.data) or ["digits"], _csv(a.strategy) or None, _seeds(a.seeds), a.config,
+                    a.overrides, **fields)
+    by_dataset = {}
+    for t in trials:
+        by_dataset.setdefault(t.cfg.dataset, (t.cfg, set()))[1].add(t.strategy)
+    for cfg, names in by_dataset.values():
+        check_strategy_params(cfg, names)
     loaded = set()
     for t in trials:  # every error of the input surfaces before the first file is written
-        get_strategy(t.strategy, **t.cfg.params_for(t.strategy))
         if t.cfg.dataset not in loaded:  # one read per dataset (the grid may hold it 45 times)
             load_checked(t.cfg, t.seed)
             loaded.add(t.cfg.dataset)
+    check_writable(trials[0].cfg.out)
     print(f"albench: {len(trials)} trial(s) -> {trials[0].cfg.out}/", file=sys.stderr)
     t0 = time.perf_counter()
     run_grid(trials, a.executor, a.workers, a.address, progress=not a.no_progress)
@@ -55,9 +121,11 @@ def cmd_list(a):
 
     print("strategies:")
     for s in list_strategies():
-        print(f"  {s:18s} {get_strategy(s)!r}")
-    print("datasets (plus the grammar in SPEC.md):")
-    print("  " + " ".join(import_datasets().list_datasets()))
+        print(f"  {s:24s} {get_strategy(s)!r}")
+    datasets = import_datasets()
+    print("datasets (the paper's specs):")
+    print("  " + " ".join(datasets.list_datasets()))
+    print(datasets.describe_grammar())
 
 
 def cmd_figures(a):
@@ -108,11 +176,20 @@ def main(argv=None):
     a = build_parser().parse_args(argv)
     try:
         a.fn(a)
+        sys.stdout.flush()
+    except BrokenPipeError:   # `albench list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyError as err:
         print(f"albench: error: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2
     except (AlbenchError, ValueError) as err:
         print(f"albench: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:   # a results folder that cannot be written mid-run (disk full, permissions)
+        print(f"albench: error: {err.strerror or err}"
+              + (f": {err.filename}" if getattr(err, "filename", None) else "")
+              + "; finished rounds are saved, fix the cause and run the same command to resume", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("albench: interrupted; finished rounds are saved, the same command resumes", file=sys.stderr)

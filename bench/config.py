@@ -22,7 +22,8 @@ class Config:
     # what to run
     dataset: str = "digits"                  # dataset spec, see `albench list`
     strategies: Tuple[str, ...] = DEFAULT_STRATEGIES  # registry keys (a grid runs each)
-    strategy_params: dict = field(default_factory=dict)  # {strategy: {param: value}} for get_strategy()
+    strategy_params: dict = field(default_factory=dict)  # {strategy: {param: value}} for get_strategy(); an
+    # entry may name a variant of a registered strategy: {vabal_noprior: {strategy: vabal, use_prior: false}}
     seeds: Tuple[int, ...] = (0, 1, 2)       # one trial per seed; every random stream derives from it
     # the active-learning schedule (paper Sec. 4.1)
     initial: int = 500                       # size of the random initial labelled pool
@@ -52,7 +53,14 @@ class Config:
     out: str = "results"                     # results root: <out>/<dataset>/<strategy>/seed<k>/
 
     def params_for(self, strategy: str) -> dict:
-        return dict(self.strategy_params.get(strategy, {}) or {})
+        """The parameters of the strategy (or named variant) ``strategy``, without a variant's base name."""
+        params = dict(self.strategy_params.get(strategy, {}) or {})
+        params.pop("strategy", None)
+        return params
+
+    def registry_key(self, strategy: str) -> str:
+        """The registered strategy behind ``strategy``: itself, or the base a named variant gives."""
+        return (self.strategy_params.get(strategy) or {}).get("strategy", strategy)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

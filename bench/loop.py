@@ -69,13 +69,14 @@ def prepare(cfg, strategy_name: str, seed: int = 0):
     """Everything that can fail on bad input, before any file is written: (strategy, dataset)."""
     from strategies import get_strategy
 
-    return get_strategy(strategy_name, **cfg.params_for(strategy_name)), load_checked(cfg, seed)
+    return get_strategy(cfg.registry_key(strategy_name), **cfg.params_for(strategy_name)), load_checked(cfg, seed)
 
 
 def trial_identity(cfg, strategy, strategy_name: str, seed: int, ds) -> dict:
     """Everything that changes a trial's numbers; resuming under a different identity is refused."""
     identity = {k: getattr(cfg, k) for k in IDENTITY_FIELDS}
-    identity.update(strategy=strategy_name, seed=seed, strategy_params=strategy.get_params(),
+    identity.update(strategy=strategy_name, registry_key=cfg.registry_key(strategy_name), seed=seed,
+                    strategy_params=strategy.get_params(),
                     scoring_model_options=strategy.scoring_model_options,
                     evaluate_scoring_model=strategy.evaluate_scoring_model,
                     strategy_provenance=strategy.provenance(), data_source=ds.source,

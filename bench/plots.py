@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from bench.results import collect, summarise  # noqa: E402
+from bench.results import collect, safe_name, summarise  # noqa: E402
 
 # the paper's averaged panels: name -> datasets averaged (Fig. 3)
 PANELS = {"fig3b_cifar10_dominant": ["cifar10_dom1", "cifar10_dom5", "cifar10_dom10"],
@@ -25,14 +25,23 @@ PAPER_GRID = {"datasets": ["neu", "cifar10_dom1", "cifar10_dom5", "cifar10_dom10
 
 
 def accuracy_curve(df: pd.DataFrame, title: str = "", ax=None, metric: str = "accuracy"):
-    """Test accuracy vs number of labels: mean over seeds, +- 1 std band, one line per strategy."""
+    """Test accuracy vs number of labels: mean over seeds, +- 1 std band, one line per strategy.
+    Reference lines that read true labels (``reads_true_labels``) are dashed and marked in the legend."""
     ax = ax or plt.subplots(figsize=(6, 4))[1]
-    sns.lineplot(data=df, x="n_labelled", y=metric, hue="strategy", style="strategy", markers=True,
-                 dashes=False, errorbar="sd", ax=ax)
+    df = df.copy()
+    if "reads_true_labels" in df and df["reads_true_labels"].fillna(False).astype(bool).any():
+        ref = df["reads_true_labels"].fillna(False).astype(bool)
+        df.loc[ref, "strategy"] = df.loc[ref, "strategy"] + " (reads labels)"
+    names = sorted(df["strategy"].unique())
+    dashes = {s: (4, 2) if s.endswith("(reads labels)") else "" for s in names}
     n_seeds = df.groupby("strategy")["seed"].nunique()
+    one = n_seeds.max() == 1
+    sns.lineplot(data=df, x="n_labelled", y=metric, hue="strategy", style="strategy", hue_order=names,
+                 style_order=names, markers=True, dashes=dashes, errorbar=None if one else "sd", ax=ax)
     seeds = f"{n_seeds.min()}" if n_seeds.min() == n_seeds.max() else f"{n_seeds.min()}-{n_seeds.max()}"
+    what = "1 seed, no spread shown" if one else f"mean ± std over {seeds} seeds"
     ax.set(xlabel="number of labelled images", ylabel=metric.replace("_", " "),
-           title=f"{title} (mean ± std over {seeds} seed{'s' if seeds != '1' else ''})" if title else "")
+           title=f"{title} ({what})" if title else what)
     ax.grid(alpha=0.3)
     return ax.figure
 
@@ -55,11 +64,12 @@ def class_composition(df: pd.DataFrame, title: str = ""):
 
 
 def missing_runs(df: pd.DataFrame, grid=PAPER_GRID):
-    """(dataset, strategy, seed) of the paper grid that have no finished results in ``df``."""
+    """(dataset, strategy, seed) of the paper grid that have no finished results in ``df`` (a partial trial
+    counts as missing)."""
     done = set()
     if not df.empty:
-        last = df.groupby(["dataset", "strategy", "seed"])["round"].max()
-        done = set(last.index)
+        fin = df[df["finished"].astype(bool)] if "finished" in df else df
+        done = set(fin.groupby(["dataset", "strategy", "seed"]).size().index)
     return [(d, s, k) for d in grid["datasets"] for s in grid["strategies"] for k in grid["seeds"]
             if (d, s, k) not in done]
 
@@ -68,7 +78,9 @@ def make_figures(out: str = "results", fig_dir: str = None, verbose: bool = True
     """Draw every figure the results under ``out`` allow; returns the paths written."""
     fig_dir = fig_dir or os.path.join(out, "figures")
     os.makedirs(fig_dir, exist_ok=True)
-    df = collect(out)
+    full = collect(out)
+    partial = full[~full["finished"].astype(bool)] if not full.empty else full
+    df = full[full["finished"].astype(bool)] if not full.empty else full   # partial trials: listed, never drawn
     written = []
 
     def save(fig, name):
@@ -78,18 +90,22 @@ def make_figures(out: str = "results", fig_dir: str = None, verbose: bool = True
         written.append(path)
 
     for dataset, sub in df.groupby("dataset"):
-        save(accuracy_curve(sub, dataset), f"accuracy_{dataset}.png")
-        save(class_composition(sub, dataset), f"composition_{dataset}.png")
+        save(accuracy_curve(sub, dataset), f"accuracy_{safe_name(dataset)}.png")
+        save(class_composition(sub, dataset), f"composition_{safe_name(dataset)}.png")
     for name, members in PANELS.items():
         sub = df[df["dataset"].isin(members)]
         if not sub.empty:
             save(accuracy_curve(sub, f"{name}: mean of {', '.join(sorted(sub['dataset'].unique()))}"), f"{name}.png")
-    summary = summarise(df)
+    summary = summarise(full)
     if not summary.empty:
         summary.to_csv(os.path.join(fig_dir, "summary.csv"), index=False)
         written.append(os.path.join(fig_dir, "summary.csv"))
     if verbose:
-        print(format_summary(summary) if not summary.empty else f"no results under {out}")
+        print(format_summary(summary) if not summary.empty else f"no finished results under {out}")
+        if not partial.empty:
+            names = sorted({f"{d}/{s}/seed{k}" for d, s, k in partial[["dataset", "strategy", "seed"]].values})
+            print("partial trials (not drawn, not averaged; rerun the same command to finish them): "
+                  + ", ".join(names))
         miss = missing_runs(df)
         print(f"\npaper grid: {len(miss)} of {len(missing_runs(df.iloc[0:0]))} runs missing"
               + (": " + ", ".join(f"{d}/{s}/seed{k}" for d, s, k in miss[:12]) + (" ..." if len(miss) > 12 else "")
@@ -100,8 +116,10 @@ def make_figures(out: str = "results", fig_dir: str = None, verbose: bool = True
 
 
 def format_summary(summary: pd.DataFrame) -> str:
+    """The summary as text: mean ± sample std over finished seeds (the mean alone for one seed, '-' for none)."""
     t = summary.copy()
     for c in ("avg_acc", "final_acc"):
-        t[c] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(t[c], t[c + "_std"])]
+        t[c] = ["-" if pd.isna(m) else f"{m:.4f}" if pd.isna(s) else f"{m:.4f} ± {s:.4f}"
+                for m, s in zip(t[c], t[c + "_std"])]
     t = t.drop(columns=["avg_acc_std", "final_acc_std"])
     return t.to_string(index=False, float_format=lambda v: f"{v:.4f}")
