@@ -173,7 +173,14 @@ def build_parser():
 
 
 def main(argv=None):
-    a = build_parser().parse_args(argv)
+    parser = build_parser()
+    a, extra = parser.parse_known_args(argv)
+    # key=value overrides may stand anywhere, also after options (`run ... --out x epochs=3`)
+    strays = [e for e in extra if e.startswith("-") or "=" not in e or not hasattr(a, "overrides")]
+    if strays:
+        parser.error(f"unrecognized arguments: {' '.join(strays)}")
+    if extra:
+        a.overrides = list(a.overrides) + extra
     try:
         a.fn(a)
         sys.stdout.flush()

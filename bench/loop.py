@@ -94,15 +94,16 @@ def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, positio
         rows, records = load_trial(path, identity, ds.classes)
         if len(rows) == cfg.rounds + 1:
             return rows
-        if not rows:
-            atomic_write(os.path.join(path, "config.json"), json.dumps(
-                {"identity": identity, "config": dataclasses.asdict(cfg), "versions": versions(),
-                 "classes": list(ds.classes), "n_train": int(len(ds.y_train)), "n_test": int(len(ds.y_test)),
-                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2))
-        return _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, progress, position)
+        header = {"identity": identity, "config": dataclasses.asdict(cfg), "versions": versions(),
+                  "classes": list(ds.classes), "n_train": int(len(ds.y_train)), "n_test": int(len(ds.y_test)),
+                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        return _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, progress, position,
+                           header if not rows else None)
 
 
-def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, progress, position):
+def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, progress, position, header=None):
+    """The rounds from ``len(rows)`` on; ``header`` (config.json) is written with the first finished round,
+    so a trial that fails before finishing one (bad data, divergence) leaves no file behind."""
     device = resolve_device(cfg.device)
     val = validation_split(ds.y_train, cfg.validation, seed)
     init_ss, rounds_ss = np.random.SeedSequence(seed).spawn(2)
@@ -175,6 +176,9 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
                      "reads_true_labels": bool(strategy.reads_true_labels),
                      **dict(zip(class_cols, counts.tolist()))})
         records.append(record)
+        if header is not None:
+            atomic_write(os.path.join(path, "config.json"), json.dumps(header, indent=2))
+            header = None
         save_round(path, rows, records)
         bar.set_postfix(round=r, n=len(labelled), acc=f"{metrics['accuracy']:.3f}")
         labelled = np.concatenate([labelled, selected])

@@ -25,7 +25,6 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -151,6 +150,9 @@ def load_trial(path: str, identity: dict, class_names=None):
                 f"{path} holds round results but no config.json, so nobody can tell which configuration made "
                 "them. Move that folder away (or delete it) to run this trial again.")
         return [], []
+    if saved != identity and not any(present):   # nothing was finished under the old identity: nothing to lose
+        os.remove(os.path.join(path, "config.json"))
+        return [], []
     if saved != identity:
         diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
         raise ResultsConflictError(
@@ -169,8 +171,8 @@ def load_trial(path: str, identity: dict, class_names=None):
         for t in tables:
             os.replace(t, f"{t}.damaged-{stamp}")
         save_round(path, rows, records)
-        warnings.warn(f"albench: {path}: {damage}; kept the {len(rows)} verified round(s), moved the original "
-                      f"tables aside as rounds.csv/.jsonl.damaged-{stamp}, resuming after them", stacklevel=2)
+        print(f"albench: warning: {path}: {damage}; kept the {len(rows)} verified round(s), moved the original "
+              f"tables aside as rounds.csv/.jsonl.damaged-{stamp}, resuming after them", file=sys.stderr)
     return rows, records
 
 
@@ -257,16 +259,16 @@ def collect(out: str, strict: bool = False) -> pd.DataFrame:
     for p in sorted(glob.glob(os.path.join(out, "*", "*", "seed*", "rounds.csv"))):
         try:
             f = pd.read_csv(p)
-            if f.empty:
-                continue
             if not set(BASE_COLUMNS) <= set(f.columns):
                 raise ValueError(f"missing columns {sorted(set(BASE_COLUMNS) - set(f.columns))}")
+            if f.empty:
+                continue
             identity = read_identity(os.path.dirname(p)) or {}
         except (ValueError, OSError, UnicodeDecodeError, ResultsCorruptError) as err:
             msg = f"{p} is unreadable ({type(err).__name__}: {str(err).splitlines()[0][:160]}); left out"
             if strict:
                 raise ResultsCorruptError(msg) from None
-            warnings.warn(f"albench: {msg}", stacklevel=2)
+            print(f"albench: warning: {msg}", file=sys.stderr)
             continue
         planned = identity.get("rounds")
         f["finished"] = planned is not None and pd.to_numeric(f["round"], errors="coerce").max() == planned
