@@ -7,7 +7,7 @@ from strategies import Strategy, get_strategy, list_strategies, register, top_k
 from strategies.testing import check_strategy
 
 # keep the heavy strategies quick on CPU; the contract is the same
-FAST = {"bald": {"passes": 4}, "vaal": {"epochs": 1, "width": 8, "batch_size": 16},
+FAST = {"bald": {"passes": 4}, "balanced_bald": {"passes": 4}, "vaal": {"epochs": 1, "width": 8, "batch_size": 16},
         "vabal": {"epochs": 2, "mc_samples": 4, "batch_size": 16}}
 
 

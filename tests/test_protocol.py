@@ -1,0 +1,71 @@
+"""The fair protocol: one evaluation classifier for every strategy, a validation split strategies cannot read."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from bench.config import load_config
+from bench.loop import run_trial, validation_split
+from bench.models import build_classifier
+from bench.pool import LabelLeakError, Pool
+from strategies import list_strategies
+from tests.conftest import TINY
+from tests.test_registry import FAST
+
+
+@pytest.fixture(scope="module")
+def round0(tmp_path_factory):
+    """Round-0 (and round-1) rows of a one-round trial per registered strategy, seed 0, digits."""
+    out = str(tmp_path_factory.mktemp("fair"))
+    cfg = load_config("digits", [t for t in TINY if not t.startswith("rounds")] + ["rounds=1"], out=out,
+                      device="cpu", strategy_params=FAST)
+    return {s: run_trial(cfg, s, 0, progress=False) for s in list_strategies()}, cfg
+
+
+def test_every_strategy_reports_the_same_round0_accuracy(round0):
+    rows, _ = round0
+    acc = {s: (r[0]["accuracy"], r[0]["balanced_accuracy"]) for s, r in rows.items()}
+    assert len(set(acc.values())) == 1, acc
+    # BALD's dropout network is trained separately and timed in its own column
+    assert rows["bald"][0]["scoring_train_seconds"] > 0 and np.isnan(rows["random"][0]["scoring_train_seconds"])
+
+
+def test_bald_can_still_evaluate_its_dropout_network(round0):
+    rows, cfg = round0
+    paper = run_trial(dataclasses.replace(cfg, strategy_params={"bald_dn": {"strategy": "bald", "passes": 4,
+                                                                            "evaluate": "dropout_network"}}),
+                      "bald_dn", 0, progress=False)
+    assert paper[0]["accuracy"] != rows["random"][0]["accuracy"]   # the dropout network, not the classifier
+
+
+def test_validation_split_golden_counts():
+    y = np.repeat(np.arange(4), [100, 55, 9, 1])
+    val = validation_split(y, 0.1, seed=0)
+    assert np.bincount(y[val], minlength=4).tolist() == [10, 6, 1, 1]   # ceil(0.1 * n_c) per class
+    assert (val == validation_split(y, 0.1, seed=0)).all() and not (val == validation_split(y, 0.1, seed=1)).all()
+    assert len(validation_split(y, 0.0, seed=0)) == 0
+
+
+def test_strategies_cannot_read_or_select_validation_labels():
+    x = torch.zeros((20, 1, 8, 8), dtype=torch.uint8)
+    y = np.arange(20) % 2
+    model = build_classifier("resnet18", 2, 1, width=4).eval()
+    pool = Pool(x, y, [0, 1], model, 2, np.random.default_rng(0), "cpu", held_out=[2, 3], budget=5)
+    assert 2 not in pool.unlabelled and 3 not in pool.unlabelled and len(pool.unlabelled) == 16
+    for read in (pool.labels, pool.reveal, pool.true_labels):
+        with pytest.raises(LabelLeakError):
+            read([2])
+
+
+def test_validation_rows_and_disjoint_pools(tmp_path):
+    cfg = load_config("digits", TINY + ["validation=0.1"], out=str(tmp_path), device="cpu")
+    rows = run_trial(cfg, "entropy", 0, progress=False)
+    assert all(0 <= r["val_accuracy"] <= 1 for r in rows)
+    import json
+    import os
+    recs = [json.loads(line) for line in open(os.path.join(str(tmp_path), "digits", "entropy", "seed0",
+                                                           "rounds.jsonl"))]
+    val = set(recs[0]["validation"])
+    labelled = set(recs[0]["initial"]).union(*[r["selected"] for r in recs])
+    assert len(val) == 149 and not val & labelled   # sum of ceil(10 % of 142, 145, 141, ...) over the 10 classes
