@@ -46,6 +46,8 @@ class Config:
     # execution
     eval_batch_size: int = 1024              # batch for evaluation and for strategies' forward passes
     device: str = "auto"                     # auto | cpu | cuda | cuda:N
+    threads: int = 0                         # torch CPU threads per trial (0: all cores for one trial, cores /
+                                             # workers in the pool and ray executors); a background run takes fewer
     train_step: str = "auto"                 # auto (graph on CUDA, eager on CPU) | eager | graph | compile
     data_root: str = ""                      # '' = $ALBENCH_DATA, else ~/.cache/albench
     download: bool = False                   # let torchvision download CIFAR where the network allows
@@ -155,6 +157,8 @@ def check_config(cfg: Config):
                           "160 of 200), or lr_milestones=[] for a constant rate")
     if not 0 <= cfg.validation < 1:
         raise ConfigError(f"validation is a fraction of each class in [0, 1), got {cfg.validation}")
+    if cfg.threads < 0:
+        raise ConfigError(f"threads must be >= 0 (0 = automatic), got {cfg.threads}")
     if cfg.image_size < 0:
         raise ConfigError(f"image_size must be >= 0 (0 keeps the stored size), got {cfg.image_size}")
     if not (cfg.lr > 0 and cfg.lr < float("inf")):
