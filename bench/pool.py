@@ -162,8 +162,9 @@ class Pool:
         return fc.weight.detach().float(), bias.detach().float()
 
     def pooled_features(self, idx, with_logits: bool = False):
-        """The four residual-block feature maps, globally average-pooled: a list of N x C_i float32
-        (and the logits from the same forward pass, with ``with_logits``)."""
+        """The model's feature maps (albench's ResNet: its four residual blocks; an adapted user model: the
+        layers it taps), globally average-pooled: a list of N x C_i float32 (and the logits from the same
+        forward pass, with ``with_logits``)."""
         dims = np.cumsum([0] + list(self.model.feature_dims))
         cat = self.map(idx, lambda o: torch.cat([f.float().mean(dim=(2, 3)) for f in o.features]
                                                 + ([o.logits.float()] if with_logits else []), 1))

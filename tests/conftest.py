@@ -11,7 +11,7 @@ REAL_DATA = os.environ.get("ALBENCH_DATA") or os.path.join(ROOT, "data")
 NEU_SIZES = [1210, 296, 775, 1148, 797, 200, 1589, 773, 438]  # the real NEU-CLS-64 class sizes
 
 # the quickest config that still runs the whole loop (digits, a width-4 ResNet-18, 2 epochs)
-TINY = ["initial=20", "budget=10", "rounds=2", "width=4", "epochs=2", "batch_size=16", "lr_milestones=[1]",
+TINY = ["initial=20", "budget=10", "rounds=2", "width=4", "epochs=2", "batch_size=16", "lr_milestones=[1]", "seeds=[0]",
         "eval_batch_size=256"]
 
 
