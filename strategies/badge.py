@@ -127,6 +127,8 @@ class BADGE(Strategy):
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)
         idx = pool.unlabelled
+        if k == 0:  # nothing left to label
+            return idx[:0].astype(np.int64)
         q, h = gradient_factors(pool.embeddings(idx), *pool.last_layer())
         picks, n_random = badge_kmeans_pp(q, h, k, pool.rng, self.refresh_every)
         self.diagnostics_ = {"max_gradient_norm": float(gradient_sq_norms(q, h).max().sqrt()),

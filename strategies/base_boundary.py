@@ -85,6 +85,8 @@ class BASE(Strategy):
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)
         idx = pool.unlabelled
+        if k == 0:  # nothing left to label
+            return idx[:0].astype(np.int64)
         dist, pred = boundary_distances(pool.embeddings(idx), *pool.last_layer())
         dist, pred = dist.cpu().numpy(), pred.cpu().numpy()
         picks = balanced_select(class_scores(dist, pred), k, pool.rng, self.order)

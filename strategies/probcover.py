@@ -44,6 +44,7 @@ from strategies.feature_source import EMBEDDING, feature_provenance, load_featur
 def nearest_other_sq(feats: torch.Tensor, pseudo: np.ndarray, chunk: int = 1024) -> np.ndarray:
     """Squared distance of each point to its nearest point of another pseudo-label (+inf if none)."""
     pseudo = torch.as_tensor(pseudo, device=feats.device)
+    feats = feats - feats.mean(0)  # distances do not move; |a|^2 + |b|^2 - 2ab cancels less
     out = []
     for i in range(0, len(feats), chunk):
         d = sq_dists(feats[i:i + chunk], feats)
@@ -63,6 +64,7 @@ def purity_threshold(nearest_other: np.ndarray, alpha: float = 0.95) -> float:
 def ball_graph(feats: torch.Tensor, delta_sq: float, chunk: int = 1024, max_edges: int = 10 ** 8):
     """N x N sparse (CSR, int8) adjacency: [x, y] = 1 iff ||f_x - f_y||^2 < delta_sq, for every row."""
     n, indptr, cols, total = len(feats), [np.zeros(1, np.int64)], [], 0
+    feats = feats - feats.mean(0)
     for i in range(0, n, chunk):
         block = feats[i:i + chunk]
         rows, c = (sq_dists(block, feats) < delta_sq).nonzero(as_tuple=True)
