@@ -1,0 +1,361 @@
+"""The paper report (bench.report) and its statistics (bench.stats).
+
+The report is checked on a results tree written by hand with known numbers under the smoke profile's names
+(Table 1, Fig. 3(a), Fig. 3(b) and what is drawn from it, a reference line), never by training: its Table 1
+must equal the means computed here from the tables, its paper column the manifest's numbers, missing and
+partial trials must be listed and partial ones never averaged, and the HTML must be self-contained.
+"""
+import dataclasses
+import functools
+import json
+import os
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as st
+
+from bench import stats
+from bench.loop import IDENTITY_FIELDS
+from bench.manifest import load_manifest, load_profile, resolve
+from bench.report import write_report
+from bench.results import trial_dir
+
+# ------------------------------------------------------------------------------------------- statistics
+
+
+def test_mean_std_and_t_interval_by_hand():
+    assert stats.mean_std([1, 2, 3]) == (2.0, 1.0, 3)
+    m, s, n = stats.mean_std([5.0])
+    assert (m, n) == (5.0, 1) and np.isnan(s)
+    assert stats.mean_std([])[2] == 0
+    # mean 2, sd 1, se 1/sqrt(3); t(0.975, 2 df) = 4.302653 (tables)
+    lo, hi = stats.t_interval([1, 2, 3])
+    assert lo == pytest.approx(2 - 4.302653 / np.sqrt(3), abs=1e-6)
+    assert hi == pytest.approx(2 + 4.302653 / np.sqrt(3), abs=1e-6)
+    assert stats.t_interval([1.0]) is None
+
+
+def test_paired_t_test_by_hand():
+    # differences 1, 2, 1: mean 4/3, sd 1/sqrt(3), t = 4 with 2 df; for 2 df the t cdf is
+    # 1/2 + t / (2 sqrt(2 + t^2)), so p = 1 - 4 / sqrt(18)
+    p = stats.paired_t_test([1, 2, 3], [0, 0, 2])
+    assert p == pytest.approx(1 - 4 / np.sqrt(18), abs=1e-9)
+    assert p == pytest.approx(st.ttest_rel([1, 2, 3], [0, 0, 2]).pvalue)
+    assert stats.paired_t_test([1], [0]) is None
+    assert stats.paired_t_test([1, 2], [1, 2]) == 1.0          # no difference at all
+    assert stats.paired_t_test([2, 3], [1, 2]) == 0.0          # the same non-zero difference every seed
+
+
+def test_paired_t_test_matches_scipy():
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 5):
+        a, b = rng.normal(size=n), rng.normal(size=n)
+        assert stats.paired_t_test(a, b) == pytest.approx(st.ttest_rel(a, b).pvalue)
+        d = a - b
+        lo, hi = stats.t_interval(d)
+        want = st.t.interval(0.95, n - 1, loc=d.mean(), scale=st.sem(d))
+        assert (lo, hi) == pytest.approx(want)
+
+
+def test_normalised_auc_by_hand():
+    # trapezoids 10 * 0.6 + 10 * 0.75 = 13.5 over a range of 20
+    assert stats.normalised_auc([0, 10, 20], [0.5, 0.7, 0.8]) == pytest.approx(0.675)
+    assert stats.normalised_auc([20, 0, 10], [0.8, 0.5, 0.7]) == pytest.approx(0.675)   # sorted first
+    assert stats.normalised_auc([100, 300], [0.2, 0.4]) == pytest.approx(0.3)
+    assert np.isnan(stats.normalised_auc([5], [0.3]))
+
+
+def test_paired_differences_pair_by_seed():
+    df = pd.DataFrame({"strategy": ["random"] * 3 + ["a"] * 4, "seed": [0, 1, 2, 2, 0, 1, 9],
+                       "n_labelled": [10] * 7, "v": [0.1, 0.2, 0.3, 0.6, 0.3, 0.3, 5.0]})
+    d = stats.paired_differences(df, "random", "v").iloc[0]
+    # seed 9 has no random partner; differences 0.2, 0.1, 0.3
+    assert d["n"] == 3 and d["mean"] == pytest.approx(0.2)
+    lo, hi = stats.t_interval([0.2, 0.1, 0.3])
+    assert (d["lo"], d["hi"]) == pytest.approx((lo, hi))
+    assert d["p"] == pytest.approx(st.ttest_rel([0.6, 0.3, 0.3], [0.3, 0.1, 0.2]).pvalue)
+
+
+def test_win_tie_loss_by_hand():
+    rows = []
+    # cell 1: A beats B on every seed by 1 +- a little (significant), C equals B; cell 2: A and B tie (noise)
+    for k, (a, b, c) in enumerate([(2.0, 1.0, 1.0), (2.1, 1.0, 1.0), (1.9, 1.0, 1.0)]):
+        rows += [("d", 1, "A", k, a), ("d", 1, "B", k, b), ("d", 1, "C", k, c)]
+    for k, (a, b) in enumerate([(1.0, 1.2), (1.0, 0.8), (1.0, 1.1)]):
+        rows += [("d", 2, "A", k, a), ("d", 2, "B", k, b)]
+    rows += [("d", 3, "A", 0, 9.0), ("d", 3, "B", 0, 0.0)]   # one seed: not tested
+    df = pd.DataFrame(rows, columns=["dataset", "round", "strategy", "seed", "value"])
+    wins, tested = stats.win_tie_loss(df, "value", order=["A", "B", "C"])
+    assert wins.loc["A", "B"] == 1 and wins.loc["B", "A"] == 0 and tested.loc["A", "B"] == 2
+    assert wins.loc["A", "C"] == 1 and tested.loc["A", "C"] == 1
+    assert wins.loc["B", "C"] == 0 and wins.loc["C", "B"] == 0 and tested.loc["B", "C"] == 1
+
+
+# ------------------------------------------------------------------------------------------- a results tree
+SMOKE = load_profile("smoke")
+VALUES = np.random.default_rng(0)   # the numbers of the fake trials (data of the test, not of albench)
+
+
+@functools.lru_cache(maxsize=None)
+def digits(spec, seed):
+    from datasets import get_dataset
+
+    return get_dataset(spec, seed=seed)
+
+
+def write_trial(cfg, strategy, seed, values, val_values=None, ref=False, rounds_done=None, data_root=None):
+    """A trial folder as bench.loop writes it, with ``values`` as the accuracy of each round; the labelled
+    pool is the first images of the dataset's training split (classes from the real digits data)."""
+    ds = digits(cfg.dataset, seed) if cfg.dataset.startswith("digits") else None
+    y = ds.y_train if ds is not None else np.zeros(cfg.initial + cfg.rounds * cfg.budget, np.int64)
+    classes = list(ds.classes) if ds is not None else [str(c) for c in range(10)]
+    path = trial_dir(cfg.out, cfg.dataset, strategy, seed)
+    os.makedirs(path, exist_ok=True)
+    identity = {k: getattr(cfg, k) for k in IDENTITY_FIELDS}
+    identity.update(strategy=strategy, seed=seed, data_source="test", data_fingerprint=None)
+    conf = {"identity": json.loads(json.dumps(identity)), "config": {"device": "cpu", "data_root": data_root or ""},
+            "versions": {"albench": "test", "torch": "x", "git_commit": "abc123", "gpu": None},
+            "classes": classes}
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(conf, f)
+    order = np.random.default_rng(seed).permutation(len(y))   # the pool's order of selection
+    rows, records, done = [], [], cfg.rounds if rounds_done is None else rounds_done
+    for r in range(done + 1):
+        n = cfg.initial + r * cfg.budget
+        counts = np.bincount(y[order[:n]], minlength=len(classes))
+        row = {"dataset": cfg.dataset, "strategy": strategy, "seed": seed, "round": r, "n_labelled": n,
+               "accuracy": values[r], "balanced_accuracy": values[r], "train_seconds": 1.0,
+               "select_seconds": 0.1 if r < cfg.rounds else None, "eval_seconds": 0.1, "reads_true_labels": ref}
+        if val_values is not None:
+            row["val_accuracy"] = val_values[r]
+        row.update({f"count_{c}": int(v) for c, v in zip(classes, counts)})
+        rows.append(row)
+        sel = order[n:n + cfg.budget] if r < cfg.rounds else order[:0]
+        rec = {"round": r, "selected": sel.tolist(), "selected_classes": y[sel].tolist()}
+        if r == 0:
+            rec["initial"] = order[:n].tolist()
+        records.append(rec)
+    pd.DataFrame(rows).to_csv(os.path.join(path, "rounds.csv"), index=False)
+    with open(os.path.join(path, "rounds.jsonl"), "w") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+
+
+def run_cfgs(profile, name, root, manifest=None):
+    art = resolve(profile, manifest, only=[name])[0]
+    return art, [(run, d, cfg) for run in art.runs for d, cfg in run.configs(root)]
+
+
+MANIFEST = load_manifest()
+MANIFEST["artifacts"]["ref_check"] = {"title": "reference line check", "group": "refgroup", "datasets": ["digits"],
+                                      "strategies": ["random", "balanced_random_oracle"], "seeds": [0, 1],
+                                      "draw": "curve"}
+PARTIAL_VALUE = 0.999   # a partial trial's accuracy: must never reach an average
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("res") / "paper-smoke")
+    # Table 1 (val_accuracy): vabal_prior seed 1 on digits_dom1 missing, vabal seed 1 on digits partial
+    _, cfgs = run_cfgs(SMOKE, "table1", root)
+    for run, d, cfg in cfgs:
+        for s in run.strategies:
+            for k in run.seeds:
+                if (d, s, k) == ("digits_dom1", "vabal_prior", 1):
+                    continue
+                vals = VALUES.uniform(0.2, 0.9, cfg.rounds + 1)
+                if (d, s, k) == ("digits", "vabal", 1):
+                    write_trial(cfg, s, k, vals, [PARTIAL_VALUE] * 3, rounds_done=1)
+                else:
+                    write_trial(cfg, s, k, VALUES.uniform(0.2, 0.9, 3), vals)
+    # Fig. 3(b) (and fig4/fig7/fig10_21 drawn from it): vaal seed 1 on digits_dom10 missing
+    _, cfgs = run_cfgs(SMOKE, "fig3b", root)
+    for run, d, cfg in cfgs:
+        for s in run.strategies:
+            for k in run.seeds:
+                if (d, s, k) != ("digits_dom10", "vaal", 1):
+                    write_trial(cfg, s, k, np.sort(VALUES.uniform(0.2, 0.9, cfg.rounds + 1)))
+    # Fig. 3(a): seed 0 only
+    _, cfgs = run_cfgs(SMOKE, "fig3a", root)
+    for run, d, cfg in cfgs:
+        for s in run.strategies:
+            write_trial(cfg, s, 0, np.sort(VALUES.uniform(0.2, 0.9, cfg.rounds + 1)))
+    # a reference line; random seed 1 made under another configuration (more epochs)
+    _, cfgs = run_cfgs(SMOKE, "ref_check", root, MANIFEST)
+    for run, d, cfg in cfgs:
+        for s in run.strategies:
+            for k in run.seeds:
+                other = (s, k) == ("random", 1)
+                write_trial(dataclasses.replace(cfg, epochs=3) if other else cfg, s, k,
+                            np.sort(VALUES.uniform(0.2, 0.9, 3)), ref=s != "random")
+    # Fig. 5(a): two budgets, random and vabal only
+    _, cfgs = run_cfgs(SMOKE, "fig5a", root)
+    for run, d, cfg in cfgs:
+        for s in ("random", "vabal"):
+            for k in run.seeds:
+                write_trial(cfg, s, k, np.sort(VALUES.uniform(0.2, 0.9, cfg.rounds + 1)))
+    html_path, md_path = write_report("smoke", root, manifest=MANIFEST)
+    return root, html_path, md_path
+
+
+def section(md, name):
+    start = md.index(f"## `{name}`")
+    end = md.find("\n## ", start + 1)
+    return md[start:end if end > 0 else None]
+
+
+def tables(text):
+    """Every Markdown table in ``text`` as a list of dict rows."""
+    out, lines = [], text.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("|") and i + 1 < len(lines) and lines[i + 1].startswith("|---"):
+            head = [c.strip() for c in lines[i].strip("|").split(" | ")]
+            rows, i = [], i + 2
+            while i < len(lines) and lines[i].startswith("|"):
+                rows.append(dict(zip(head, (c.strip() for c in lines[i].strip().strip("|").split(" | ")))))
+                i += 1
+            out.append(rows)
+        else:
+            i += 1
+    return out
+
+
+def num(cell):
+    return float(re.match(r"[-+]?[0-9.]+", cell.strip()).group())
+
+
+def finished_rows(root, group):
+    from bench.results import collect
+
+    df = collect(os.path.join(root, group))
+    return df[df["finished"]]
+
+
+def test_table1_equals_results_and_paper(tree):
+    root, _, md_path = tree
+    md = open(md_path).read()
+    rows = tables(section(md, "table1"))[0]
+    df = finished_rows(root, "table1")
+    paper = MANIFEST["artifacts"]["table1"]["paper"]["rows"]
+    assert len(rows) == 8
+    for r in rows:
+        d, s = r["dataset"].strip("`"), r["strategy"]
+        g = df[(df["dataset"] == d) & (df["strategy"] == s)]
+        avg = g.groupby("seed")["val_accuracy"].mean()
+        final = g[g["round"] == g["round"].max()].set_index("seed")["val_accuracy"]
+        assert int(r["seeds"]) == len(avg)
+        assert num(r["avg (albench)"]) == pytest.approx(round(100 * avg.mean(), 2), abs=1e-9)
+        assert num(r["final (albench)"]) == pytest.approx(round(100 * final.mean(), 2), abs=1e-9)
+        if len(avg) > 1:
+            assert num(r["avg (albench)"].split("±")[1]) == pytest.approx(round(100 * avg.std(ddof=1), 2))
+        col = {"digits": "cifar10", "digits_dom1": "cifar10_dom1"}[d]
+        assert r["paper's column"] == f"`{col}`"
+        assert [float(r["avg (paper)"]), float(r["final (paper)"])] == paper[s][col]
+    assert "`cifar10` → `digits`" in section(md, "table1")
+
+
+def test_missing_and_partial_trials_listed_never_averaged(tree):
+    _, _, md_path = tree
+    md = open(md_path).read()
+    t1 = section(md, "table1")
+    assert "`table1/digits_dom1/vabal_prior`: seed 1" in t1
+    assert "`table1/digits/vabal/seed1`: round 1 of 2" in t1
+    row = next(r for r in tables(t1)[0] if r["dataset"] == "`digits`" and r["strategy"] == "vabal")
+    assert row["seeds"] == "1" and "(1 seed)" in row["avg (albench)"]
+    assert f"{100 * PARTIAL_VALUE:.2f}" not in md
+    f3b = section(md, "fig3b")
+    assert "`main/digits_dom10/vaal`: seed 1" in f3b
+    assert "`vaal` seed 1 (missing digits_dom10)" in f3b
+    f3a = section(md, "fig3a")
+    assert "`main/digits_lt10/random`: seed 1" in f3a
+    assert "interval not available" in f3a and "Win/tie/loss matrix: not available" in f3a
+    # artifacts with no results at all are listed with what they need
+    rest = md[md.index("## Artifacts without results"):]
+    assert "`fig6`" in rest and "`main`" not in rest.split("`fig6`")[0][-5:]
+
+
+def test_mean_curve_averages_datasets_per_seed_first(tree):
+    root, _, md_path = tree
+    md = open(md_path).read()
+    df = finished_rows(root, "main")
+    df = df[df["dataset"].isin(["digits_dom1", "digits_dom5", "digits_dom10"])]
+    auc_table = next(t for t in tables(section(md, "fig3b")) if "normalised AUC" in t[0])
+    for s in ("random", "vabal"):
+        per_seed = df[df["strategy"] == s].groupby(["seed", "round"]).agg(x=("n_labelled", "mean"),
+                                                                           y=("accuracy", "mean"))
+        aucs = [stats.normalised_auc(g["x"], g["y"]) for _, g in per_seed.groupby(level="seed")]
+        row = next(r for r in auc_table if r["strategy"] == s)
+        assert num(row["normalised AUC"]) == pytest.approx(round(100 * np.mean(aucs), 2), abs=1e-9)
+    # vabal minus random at the last round, paired by seed, with its t-interval
+    last = df["round"] == df["round"].max()
+    mean = df[last].groupby(["strategy", "seed"])["accuracy"].mean()
+    d = (mean["vabal"] - mean["random"]).to_numpy()
+    lo, hi = st.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=st.sem(d))
+    diff_table = next(t for t in tables(section(md, "fig3b")) if t[0].get("strategy") == "coreset"
+                      and "seeds" not in t[0] and "·" not in t[0].values())
+    cell = next(r for r in diff_table if r["strategy"] == "vabal")["40"]
+    assert cell == f"{100 * d.mean():+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}]"
+
+
+def test_rare_share_and_top_images(tree):
+    root, _, md_path = tree
+    md = open(md_path).read()
+    df = finished_rows(root, "main")
+    g = df[(df["dataset"] == "digits_dom1") & (df["strategy"] == "bald") & (df["round"] == 2)]
+    share = 1 - g["count_0"] / g["n_labelled"]
+    rows = tables(section(md, "fig7"))[0]
+    assert num(next(r for r in rows if r["strategy"] == "bald")["40"]) == pytest.approx(round(100 * share.mean(), 2))
+    f4 = section(md, "fig4")
+    assert "![" in f4 and "could not be loaded" not in f4
+
+
+def test_reference_line_flagged(tree):
+    _, _, md_path = tree
+    rows = tables(section(open(md_path).read(), "ref_check"))[0]
+    assert [r["strategy"] for r in rows] == ["random", "balanced_random_oracle (reads true labels: not deployable)"]
+
+
+def test_report_self_contained_and_reproducible(tree):
+    root, html_path, md_path = tree
+    page, md = open(html_path).read(), open(md_path).read()
+    assert "http" not in page
+    srcs = re.findall(r"src=\"([^\"]*)\"", page)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert len(links) == len(srcs) and all(os.path.exists(os.path.join(root, "report", p)) for p in links)
+    assert "abc123" in md and "albench paper report" in md and "JPEG re-encoding" in md
+    again = write_report("smoke", root, manifest=MANIFEST)
+    assert open(again[1]).read() == md and open(again[0]).read() == page
+
+
+def test_top_images_without_the_dataset_says_so(tmp_path, monkeypatch):
+    monkeypatch.delenv("ALBENCH_DATA", raising=False)
+    paper = load_profile("paper")
+    root = str(tmp_path / "paper-paper")
+    art, cfgs = run_cfgs(paper, "fig4", root)
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    for run, d, cfg in cfgs:
+        for s in run.strategies:
+            write_trial(cfg, s, 0, [0.5] * (cfg.rounds + 1), data_root=str(empty))
+    _, md_path = write_report("paper", root, only=["fig4"])
+    md = open(md_path).read()
+    assert md.count("could not be loaded") == 3 and "![" not in md
+
+
+def test_sweep_and_other_config(tree):
+    root, _, md_path = tree
+    md = open(md_path).read()
+    f5a = section(md, "fig5a")
+    assert "### `budget=5,rounds=4`" in f5a and "### `budget=20,rounds=1`" in f5a
+    per_round = [t for t in tables(f5a) if "seeds" in t[0] and "normalised AUC" not in t[0]]
+    assert [list(t[0])[2:] for t in per_round] == [["20", "25", "30", "35", "40"], ["20", "40"]]
+    df = finished_rows(root, "fig5a-budget20-rounds1")
+    want = df[(df["strategy"] == "vabal") & (df["round"] == 1)]["accuracy"]
+    assert num(next(r for r in per_round[1] if r["strategy"] == "vabal")["40"]) == \
+        pytest.approx(round(100 * want.mean(), 2))   # every digits_dom analogue at 40 labels, then seeds
+    ref = section(md, "ref_check")
+    assert "`refgroup/digits/random/seed1`: epochs=3 (profile: 2)" in ref
+    assert next(r for r in tables(ref)[0] if r["strategy"] == "random")["seeds"] == "1"
