@@ -15,6 +15,7 @@ import html
 import io
 import json
 import os
+import glob
 import re
 from collections import Counter, OrderedDict
 
@@ -164,7 +165,7 @@ class Tree:
     """The results of one profile's root, read once per group: rows (``collect``) and each trial's config."""
 
     def __init__(self, root):
-        self.root, self._groups = root, {}
+        self.root, self._groups, self.unreadable = root, {}, []
 
     def group(self, group):
         if group not in self._groups:
@@ -181,6 +182,9 @@ class Tree:
                             configs[(d, s, int(k))] = json.load(f)
                     except (OSError, ValueError):
                         configs[(d, s, int(k))] = {}
+            read = {trial_dir(out, d, s, k) for d, s, k in configs}
+            on_disk = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(out, "*", "*", "seed*", "rounds.csv")))
+            self.unreadable += [p for p in on_disk if p not in read]   # collect() left them out
             self._groups[group] = (df, configs)
         return self._groups[group]
 
@@ -754,6 +758,11 @@ def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
                          if profile.departures else "This profile runs the paper's protocol unchanged."])
     doc.h(2, "Provenance")
     _provenance(doc, [c for _, t in gathered for c in t.configs.values() if c])
+    if tree.unreadable:
+        doc.h(2, "Unreadable results (left out)")
+        doc.p("These trial folders hold a `rounds.csv` that could not be read as a results table (or an empty "
+              "one); their trials count as missing below:")
+        doc.items(f"`{m}`" for m in tree.unreadable)
     doc.h(2, "Artifacts")
     doc.table(["artifact", "title", "draw", "finished / expected trials", "partial", "missing"],
               [[f"`{a.name}`", a.title, a.draw, f"{len(t.frames)} / {len(t.expected)}", len(t.partial),

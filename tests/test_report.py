@@ -359,3 +359,23 @@ def test_sweep_and_other_config(tree):
     ref = section(md, "ref_check")
     assert "`refgroup/digits/random/seed1`: epochs=3 (profile: 2)" in ref
     assert next(r for r in tables(ref)[0] if r["strategy"] == "random")["seeds"] == "1"
+
+
+def test_empty_root_lists_what_is_missing(tmp_path):
+    html_path, md_path = write_report("smoke", None, only=["table1"], base=str(tmp_path))
+    assert md_path == str(tmp_path / "paper-smoke" / "report" / "report.md") and os.path.exists(html_path)
+    md = open(md_path).read()
+    assert "## Artifacts without results" in md and "Finished trials used: 0 of 16 expected." in md
+    assert "`table1/digits_dom1/vabal`: seed 0, 1" in md
+
+
+def test_unreadable_table_is_reported(tmp_path):
+    root = str(tmp_path / "paper-smoke")
+    _, cfgs = run_cfgs(SMOKE, "table1", root)
+    run, d, cfg = cfgs[0]
+    write_trial(cfg, "vabal", 0, [0.5] * 3, [0.5] * 3)
+    with open(os.path.join(trial_dir(cfg.out, d, "vabal", 0), "rounds.csv"), "w") as f:
+        f.write("dataset,strategy\n" + d + ",vabal\n")   # a table missing its columns
+    md = open(write_report("smoke", root, only=["table1"])[1]).read()
+    assert "## Unreadable results (left out)" in md and f"`{trial_dir(cfg.out, d, 'vabal', 0)}`" in md
+    assert f"`table1/{d}/vabal`: seed 0, 1" in md
