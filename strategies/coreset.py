@@ -51,6 +51,9 @@ def k_center_greedy(feats: torch.Tensor, labelled_mask: torch.Tensor, k: int, rn
         c = centres[i:i + chunk]
         screen = torch.addmm(sq[c], x, x[c].T, alpha=-2).add_(sq[:, None])
         _lower(d2, feats, screen, c, sq_tol + slack * float(sq[c].max()))
+    # one centre at a time: |x_i - c|^2 can only go below d2_i if |x_i|^2 - 2 x_i.c - (d2_i + tol_i) is
+    # below (slack - 1) |c|^2, one matrix-vector product; those rows are recomputed exactly
+    gap = sq - (d2 + sq_tol).to(x.dtype)
     picks = torch.empty(k, dtype=torch.long, device=dev)
     for j in range(k):
         if j == 0 and len(centres) == 0:
@@ -59,9 +62,10 @@ def k_center_greedy(feats: torch.Tensor, labelled_mask: torch.Tensor, k: int, rn
         else:
             idx = torch.argmax(d2).reshape(1)
         picks[j] = idx[0]
-        d2[idx] = -float("inf")
-        screen = torch.addmv(sq, x, x[idx[0]], alpha=-2).add_(sq[idx])
-        _lower(d2, feats, screen[:, None], idx, sq_tol + slack * sq[idx].double())
+        d2[idx], gap[idx] = -float("inf"), float("inf")
+        rows = torch.nonzero(torch.addmv(gap, x, x[idx[0]], alpha=-2) < (slack - 1) * sq[idx]).flatten()
+        _scatter_exact(d2, feats, rows, idx.expand(len(rows)))
+        gap[rows] = sq[rows] - (d2[rows] + sq_tol[rows]).to(x.dtype)
     return picks.cpu().numpy().astype(np.int64)
 
 
@@ -72,11 +76,10 @@ def _lower(d2, feats, screen, centres, tol):
     best, arg = screen.min(1)
     rows = torch.nonzero(best < (d2 + tol).to(screen.dtype)).flatten()
     _scatter_exact(d2, feats, rows, centres[arg[rows]])
-    if screen.shape[1] > 1:   # near-ties with the nearest screened centre
-        near = screen < (d2 + tol).to(screen.dtype)[:, None]
-        near[rows, arg[rows]] = False
-        r, c = near.nonzero().unbind(1)
-        _scatter_exact(d2, feats, r, centres[c])
+    near = screen < (d2 + tol).to(screen.dtype)[:, None]   # near-ties with the nearest screened centre
+    near[rows, arg[rows]] = False
+    r, c = near.nonzero().unbind(1)
+    _scatter_exact(d2, feats, r, centres[c])
 
 
 def _scatter_exact(d2, feats, rows, cols, elements=1 << 22):
