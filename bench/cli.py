@@ -3,6 +3,8 @@
   albench run --strategy vabal --data cifar10_rare5 --seeds 0,1,2 --device cuda epochs=100
   albench run --strategy random,coreset,bald,vaal,vabal --data cifar10_dom1,cifar10_dom5 --executor pool --workers 4
   albench figures            # every figure the results allow, and which paper runs are missing
+  albench paper --profile smoke              # the paper's artifacts at a scale profile, then the report
+  albench paper --profile cpu --plan         # what a profile's trials cost here and which are missing
 """
 import argparse
 import importlib
@@ -142,6 +144,23 @@ def cmd_report(a):
     print(format_summary(s) if not s.empty else f"no results under {a.out or 'results'}")
 
 
+def cmd_paper(a):
+    from bench import paper
+
+    if a.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {a.workers}")
+    only, base = _csv(a.only) or None, a.out or "results"
+    if a.plan:
+        paper.plan(a.profile, only, base, measure=not a.no_measure, device=a.device or "auto",
+                   data_root=a.data_root)
+    if not a.plan and not a.report:
+        paper.run(a.profile, only, base, a.executor, a.workers, a.device, a.data_root, a.address,
+                  progress=not a.no_progress)
+    if a.report or not a.plan:
+        html, md = paper.report(a.profile, only, base)
+        print(f"albench: report written: {html} and {md}", file=sys.stderr)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="albench", description="active-learning benchmark (VaB-AL reproduction)")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -162,6 +181,22 @@ def build_parser():
     r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. epochs=50")
     r.set_defaults(fn=cmd_run)
     sub.add_parser("list", help="registered strategies and dataset specs").set_defaults(fn=cmd_list)
+    pp = sub.add_parser("paper", help="the paper's figures and tables at a scale profile: run the missing trials "
+                        "and write the report (--plan: cost and progress; --report: the report only)")
+    pp.add_argument("--profile", "-p", required=True, help="paper | cpu | smoke (configs/profiles/<name>.yaml)")
+    pp.add_argument("--plan", action="store_true", help="print each artifact's trials (finished / partial / "
+                    "missing), training images and a wall-time estimate measured here; run nothing")
+    pp.add_argument("--report", action="store_true", help="write the report from the results there; run nothing")
+    pp.add_argument("--only", help="comma-separated artifacts (default: the profile's core subset; --plan: all)")
+    pp.add_argument("--out", help="results base (default: results); the profile's folder is <out>/paper-<profile>")
+    pp.add_argument("--executor", default="local", choices=["local", "pool", "ray"])
+    pp.add_argument("--workers", type=int, default=1, help="processes (pool) or concurrent tasks (ray)")
+    pp.add_argument("--address", help="ray: address of an existing cluster")
+    pp.add_argument("--device", help="auto | cpu | cuda | cuda:N (training, and the plan's measurements)")
+    pp.add_argument("--data-root", help="where datasets live (default: $ALBENCH_DATA, else ~/.cache/albench)")
+    pp.add_argument("--no-measure", action="store_true", help="--plan without measuring speeds (no wall time)")
+    pp.add_argument("--no-progress", action="store_true")
+    pp.set_defaults(fn=cmd_paper)
     for name, fn, text in (("figures", cmd_figures, "draw every figure the results allow"),
                            ("report", cmd_report, "print the summary table")):
         f = sub.add_parser(name, help=text)
