@@ -12,12 +12,15 @@ EXECUTOR ?= local
 WORKERS  ?= 1
 ARGS     ?=
 EXTRAS   ?= dev
+PROFILE  ?= smoke
+ONLY     ?=
+DATA_ROOT ?=
 
 RUN_FLAGS = --data $(DATA) --out $(OUT) --executor $(EXECUTOR) --workers $(WORKERS) \
 	$(if $(STRATEGY),--strategy $(STRATEGY)) $(if $(SEEDS),--seeds $(SEEDS)) \
 	$(if $(CONFIG),--config $(CONFIG)) $(if $(DEVICE),--device $(DEVICE)) $(ARGS)
 
-.PHONY: setup test test-all bench fig3b figures list report perf clean
+.PHONY: setup test test-all bench fig3b figures list report perf paper gpu-check clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +55,17 @@ list:
 
 perf:
 	$(PY) -m bench.perf $(if $(DEVICE),--device $(DEVICE)) $(ARGS)
+
+# the paper's figures and tables at a scale profile (smoke | cpu | paper): the missing trials, then the report
+# under $(OUT)/paper-$(PROFILE)/; `albench paper --profile P --plan` says what they cost first
+paper:
+	$(PY) -m bench paper --profile $(PROFILE) --out $(OUT) --executor $(EXECUTOR) --workers $(WORKERS) \
+		$(if $(ONLY),--only $(ONLY)) $(if $(DEVICE),--device $(DEVICE)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(ARGS)
+
+# one prepared script for a GPU machine (<= 12 min; tiny on a CPU): GPU tests, perf sections, a Fig. 3(b) trial
+gpu-check:
+	$(PY) -m bench.gpu_check --out $(OUT)/gpu-check $(if $(DEVICE),--device $(DEVICE)) \
+		$(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(ARGS)
 
 clean:
 	rm -rf $(OUT)/*/ .pytest_cache
