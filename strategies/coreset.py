@@ -13,8 +13,9 @@ Choices the papers leave open, and ours:
   screen which distances can change (the raw |a|^2+|b|^2-2ab cancels away distances under a large offset).
 - no robust (outlier-budget MIP) stage: Sener & Savarese's main results and google's kCenterGreedy use the
   greedy step alone.
-Memory: the min-distance vector is updated one centre at a time (one matrix-vector product), and the
-initial distances to the labelled centres in chunks of at most ``chunk`` centres: never a pool x pool matrix.
+Memory: distances to the labelled centres (and, where stale, to the picks) are computed in chunks of at
+most ``chunk`` centres against the pool: never a pool x pool matrix. The greedy step is google's
+kCenterGreedy made lazy: a point's stale distance is an upper bound, so a pick refreshes only the largest few.
 """
 import numpy as np
 import torch
@@ -31,7 +32,9 @@ def k_center_greedy(feats: torch.Tensor, labelled_mask: torch.Tensor, k: int, rn
     Never returns a labelled or a repeated position; ties (e.g. duplicates at distance 0) go to the lowest
     position. The picks are those of exact float64 farthest-first on ``feats``: float32 matrix products on
     mean-centred features only screen which distances can change, and every distance the screen cannot
-    rule out is recomputed from the differences of the original features in float64."""
+    rule out is recomputed from the differences of the original features in float64. A point's distance
+    to its nearest centre only shrinks as centres are added, so a stale one is an upper bound: each pick
+    brings only the largest few up to date, until one of them beats every other bound."""
     n, dim = feats.shape
     dev = feats.device
     labelled_mask = torch.as_tensor(labelled_mask, dtype=torch.bool, device=dev)
@@ -43,43 +46,54 @@ def k_center_greedy(feats: torch.Tensor, labelled_mask: torch.Tensor, k: int, rn
     # |screened - exact squared distance| <= slack * (|x_i|^2 + |x_c|^2): the dot product and the norms
     # (gamma_dim each), the three additions, the centring's rounding and the threshold's cast, with margin
     slack = (2 * dim + 32) * torch.finfo(x.dtype).eps
-    sq_tol = slack * sq.double()
-    d2 = torch.full((n,), float("inf"), dtype=torch.float64, device=dev)  # exact squared min distances
-    d2[labelled_mask] = -float("inf")                                   # centres: never picked again
-    centres = torch.nonzero(labelled_mask).flatten()
-    for i in range(0, len(centres), chunk):
-        c = centres[i:i + chunk]
-        screen = torch.addmm(sq[c], x, x[c].T, alpha=-2).add_(sq[:, None])
-        _lower(d2, feats, screen, c, sq_tol + slack * float(sq[c].max()))
-    # one centre at a time: |x_i - c|^2 can only go below d2_i if |x_i|^2 - 2 x_i.c - (d2_i + tol_i) is
-    # below (slack - 1) |c|^2, one matrix-vector product; those rows are recomputed exactly
-    gap = sq - (d2 + sq_tol).to(x.dtype)
+    d2 = torch.full((n,), float("inf"), dtype=torch.float64, device=dev)  # exact squared distance to the
+    d2[labelled_mask] = -float("inf")    # nearest of the labelled and the first t_i picks; centres: -inf
+    t = torch.zeros(n, dtype=torch.long, device=dev)
+
+    def lower(rows, centres):   # d2[rows] (None: all) with ``centres``, ``chunk`` of them at a time
+        xr, sr = (x, sq) if rows is None else (x[rows], sq[rows])
+        rows = torch.arange(n, device=dev) if rows is None else rows
+        for i in range(0, len(centres), chunk):
+            c = centres[i:i + chunk]
+            screen = torch.addmm(sq[c], xr, x[c].T, alpha=-2).add_(sr[:, None])
+            _lower(d2, feats, screen, rows, c, slack * (sr.double() + float(sq[c].max())))
+
+    labelled = torch.nonzero(labelled_mask).flatten()
+    lower(None, labelled)
     picks = torch.empty(k, dtype=torch.long, device=dev)
     for j in range(k):
-        if j == 0 and len(centres) == 0:
+        if j == 0 and len(labelled) == 0:
             rng = rng if rng is not None else np.random.default_rng(0)
-            idx = torch.tensor([int(rng.integers(n))], device=dev)
+            idx = int(rng.integers(n))
         else:
-            idx = torch.argmax(d2).reshape(1)
-        picks[j] = idx[0]
-        d2[idx], gap[idx] = -float("inf"), float("inf")
-        rows = torch.nonzero(torch.addmv(gap, x, x[idx[0]], alpha=-2) < (slack - 1) * sq[idx]).flatten()
-        _scatter_exact(d2, feats, rows, idx.expand(len(rows)))
-        gap[rows] = sq[rows] - (d2[rows] + sq_tol[rows]).to(x.dtype)
+            idx, b = None, 64
+            while idx is None:   # the b largest bounds up to date; done if the best beats the (b+1)-th bound
+                bounds, rows = torch.topk(d2, min(b + 1, n))
+                rest, rows = (float(bounds[b]) if b < n else -float("inf")), rows[:b]
+                since = int(t[rows].min())
+                if since < j:
+                    lower(rows, picks[since:j])
+                    t[rows] = j
+                best = d2[rows].max()
+                if best > rest or b >= n:
+                    idx = int(rows[d2[rows] == best].min())   # ties: the lowest position
+                b *= 4
+        picks[j] = idx
+        d2[idx] = -float("inf")
     return picks.cpu().numpy().astype(np.int64)
 
 
-def _lower(d2, feats, screen, centres, tol):
-    """Lower ``d2`` (exact squared distances to the nearest centre so far) with ``centres``. ``screen``
-    (n x len(centres)) holds their squared distances to within ``tol`` (per row); a pair is computed
-    exactly unless its screened value shows it cannot go below the row's current ``d2``."""
+def _lower(d2, feats, screen, rows, centres, tol):
+    """Lower ``d2[rows]`` (exact squared distances to the nearest centre so far) with ``centres``.
+    ``screen`` (len(rows) x len(centres)) holds their squared distances to within ``tol`` (per row); a pair
+    is computed exactly unless its screened value shows it cannot go below the row's current ``d2``."""
     best, arg = screen.min(1)
-    rows = torch.nonzero(best < (d2 + tol).to(screen.dtype)).flatten()
-    _scatter_exact(d2, feats, rows, centres[arg[rows]])
-    near = screen < (d2 + tol).to(screen.dtype)[:, None]   # near-ties with the nearest screened centre
-    near[rows, arg[rows]] = False
+    hit = torch.nonzero(best < (d2[rows] + tol).to(screen.dtype)).flatten()
+    _scatter_exact(d2, feats, rows[hit], centres[arg[hit]])
+    near = screen < (d2[rows] + tol).to(screen.dtype)[:, None]   # near-ties with the nearest screened one
+    near[hit, arg[hit]] = False
     r, c = near.nonzero().unbind(1)
-    _scatter_exact(d2, feats, r, centres[c])
+    _scatter_exact(d2, feats, rows[r], centres[c])
 
 
 def _scatter_exact(d2, feats, rows, cols, elements=1 << 22):

@@ -122,6 +122,17 @@ def test_same_picks_as_the_old_implementation(seed):
     assert k_center_greedy(x, labelled, k, np.random.default_rng(seed), chunk=37).tolist() == want.tolist()
 
 
+def test_tight_clusters_match_float64_brute_force():
+    """Clusters of 150 near-duplicates: a pick in a cluster lowers many of the largest stale distances at
+    once, so a pick has to bring more than its first 64 candidates up to date (and picks in chunks)."""
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(20, 1, 6)) * 10 + rng.normal(size=(20, 150, 6)) * 1e-3).reshape(-1, 6)
+    labelled = np.zeros(len(x), bool)
+    labelled[rng.choice(len(x), 3, replace=False)] = True
+    got = k_center_greedy(torch.tensor(x, dtype=torch.float32), torch.tensor(labelled), 45, chunk=7)
+    assert got.tolist() == brute_force_greedy(x.astype(np.float32), labelled, 45)[0]
+
+
 def test_non_ieee_matmuls_screen_in_float64(monkeypatch):
     """Under TF32/bf16 float32 matmuls (torch.set_float32_matmul_precision), the screen's error bound
     does not hold: the screen runs in float64 instead, and the picks stay exact."""
