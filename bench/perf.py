@@ -353,16 +353,16 @@ def main(argv=None):
     if "coreset" in sections:
         c = res["coreset_seconds"] = coreset_seconds(*((2000, 64, 200, 50) if q else (50_000, 512, 5000, 500)),
                                                     device)
-        what = f"k-center {c['k']} of {c['pool'] - c['labelled']:,} ({c['pool']:,} x {c['dim']}), cpu"
-        report(f"{what}: albench", c["albench_cpu"], "s")
+        what = f"k-center {c['k']} of {c['pool'] - c['labelled']:,} ({c['pool']:,} x {c['dim']})"
+        report(f"{what}, cpu: albench", c["albench_cpu"], "s")
         if c["skactiveml_cpu"] is None:
-            print(f"{what}: scikit-activeml not installed, skipped", flush=True)
+            print(f"{what}, cpu: scikit-activeml not installed, skipped", flush=True)
         else:
-            report(f"{what}: scikit-activeml CoreSet", c["skactiveml_cpu"], "s")
+            report(f"{what}, cpu: scikit-activeml CoreSet", c["skactiveml_cpu"], "s")
             report(f"speed-up albench / scikit-activeml (same picks: {c['same_picks']})",
                    c["speedup"], "x")
         if "albench_cuda" in c:
-            report(f"k-center {c['k']} of {c['pool'] - c['labelled']:,}, {device.type}: albench", c["albench_cuda"], "s")
+            report(f"{what}, {device.type}: albench", c["albench_cuda"], "s")
     if "round" in sections:
         res["round_seconds"] = round_seconds(cfg, names, n_pool, n_lab, device, params, 2 if q else cfg.epochs,
                                              res.get("select_seconds"))

@@ -51,11 +51,11 @@ def k_center_greedy(feats: torch.Tensor, labelled_mask: torch.Tensor, k: int, rn
     t = torch.zeros(n, dtype=torch.long, device=dev)
 
     def lower(rows, centres):   # d2[rows] (None: all) with ``centres``, ``chunk`` of them at a time
-        xr, sr = (x, sq) if rows is None else (x[rows], sq[rows])
+        xr, sr = (x, sq) if rows is None else (x.index_select(0, rows), sq[rows])
         rows = torch.arange(n, device=dev) if rows is None else rows
         for i in range(0, len(centres), chunk):
             c = centres[i:i + chunk]
-            screen = torch.addmm(sq[c], xr, x[c].T, alpha=-2).add_(sr[:, None])
+            screen = torch.addmm(sq[c], xr, x.index_select(0, c).T, alpha=-2).add_(sr[:, None])
             _lower(d2, feats, screen, rows, c, slack * (sr.double() + float(sq[c].max())))
 
     labelled = torch.nonzero(labelled_mask).flatten()
@@ -87,7 +87,7 @@ def _lower(d2, feats, screen, rows, centres, tol):
     """Lower ``d2[rows]`` (exact squared distances to the nearest centre so far) with ``centres``.
     ``screen`` (len(rows) x len(centres)) holds their squared distances to within ``tol`` (per row); a pair
     is computed exactly unless its screened value shows it cannot go below the row's current ``d2``."""
-    best, arg = screen.min(1)
+    best, arg = screen.amin(1), screen.argmin(1)   # not min(1): parallel even when tiny
     hit = torch.nonzero(best < (d2[rows] + tol).to(screen.dtype)).flatten()
     _scatter_exact(d2, feats, rows[hit], centres[arg[hit]])
     near = screen < (d2[rows] + tol).to(screen.dtype)[:, None]   # near-ties with the nearest screened one
@@ -101,7 +101,8 @@ def _scatter_exact(d2, feats, rows, cols, elements=1 << 22):
     step = max(1, elements // feats.shape[1])
     for s in range(0, len(rows), step):
         r, c = rows[s:s + step], cols[s:s + step]
-        d2.scatter_reduce_(0, r, (feats[r].double() - feats[c].double()).pow_(2).sum(1), "amin")
+        diff = feats.index_select(0, r).double() - feats.index_select(0, c).double()
+        d2.scatter_reduce_(0, r, diff.pow_(2).sum(1), "amin")
 
 
 def _centred(feats, dtype, elements=1 << 22):

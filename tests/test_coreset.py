@@ -2,6 +2,7 @@
 implementation (copied below, on data where its float32 distances are accurate), scikit-activeml's CoreSet,
 and hand-worked degenerate cases (duplicates, a collapsed embedding) where it must never return a labelled
 or a repeated position."""
+import sys
 import types
 
 import numpy as np
@@ -174,3 +175,19 @@ def test_cuda_same_picks_as_cpu():
     x[5] = x[7]                                   # a duplicate pair
     cpu = k_center_greedy(x, labelled, 100, chunk=128)
     assert k_center_greedy(x.cuda(), labelled.cuda(), 100, chunk=128).tolist() == cpu.tolist()
+
+
+@pytest.mark.parametrize("peer", [True, False])
+def test_perf_coreset_section_quick(tmp_path, monkeypatch, peer):
+    from bench import perf
+
+    if not peer:   # scikit-activeml not importable: its column is skipped, albench's still timed
+        monkeypatch.setitem(sys.modules, "skactiveml.pool", None)
+    res = perf.main(["--quick", "--sections", "coreset", "--device", "cpu", "--json", str(tmp_path / "p.json")])
+    c = res["coreset_seconds"]
+    assert (c["pool"], c["dim"], c["labelled"], c["k"]) == (2000, 64, 200, 50) and c["albench_cpu"] > 0
+    if peer:
+        pytest.importorskip("skactiveml")
+        assert c["same_picks"] and c["speedup"] == pytest.approx(c["skactiveml_cpu"] / c["albench_cpu"])
+    else:
+        assert c["skactiveml_cpu"] is None and "speedup" not in c
