@@ -19,8 +19,12 @@ The estimate is measured, not guessed, on this machine and device, once per call
              ``scoring_model_options`` asks for its own scoring model, as the loop does);
   evaluation images/s of ``bench.train.predict`` over the test (and validation) split, every round;
   select     seconds of the strategy's own ``select`` (its parameters, this profile's classifier) on a
-             synthetic pool, grown 4x until a call lasts >= 0.5 s; the last two sizes give a line
-             a + b x unlabelled images, scaled to each round's unlabelled pool (one size: through 0).
+             synthetic pool of 4 labelled + 4 unlabelled images, the unlabelled grown 4x until a call lasts
+             >= 0.5 s with >= 256 unlabelled, or one call lasts >= 20 s; the last two sizes give a line
+             a + b x pool images (one size, when the first call is that slow: through 0, an upper bound), applied to
+             the dataset's pool (labelled + unlabelled: VAAL's iterations and the features of CoreSet and
+             VaB-AL grow with both; BALD's passes see the unlabelled only, so it is overestimated by up to
+             the labelled share, at most 3,000 of 9,500 images in the paper's CIFAR-10+[K] rounds).
   data       seconds to load the trial's dataset here (once per trial, as the loop does).
 Not counted: process start-up, several trials sharing the device.
 """
@@ -211,7 +215,9 @@ def torch_threads(n: int):
 class Meter:
     """Speeds measured on this machine, each once per distinct key (see the module docstring)."""
 
-    TRAIN_MIN_S, SELECT_MIN_S = 1.0, 0.5
+    TRAIN_MIN_S = 1.0                      # a timed training call lasts at least this long (or 64 batches)
+    SELECT_MIN_S, SELECT_MIN_POOL = 0.5, 256   # select timed until both (batches of a strategy's own
+    SELECT_MAX_S = 20.0                        # models amortised), or one call lasts this long
 
     def __init__(self, device="auto", log=None):
         from bench.train import resolve_device
@@ -268,8 +274,9 @@ class Meter:
             m = min(len(x), m * 4)
         return rate, m / fwd_s
 
-    def select(self, cfg, label, info) -> Tuple[float, float, int]:
-        """(a, b, pool): select seconds ~ a + b x unlabelled images, last measured at ``pool`` unlabelled."""
+    def select(self, cfg, label, info) -> Tuple[float, float, int, bool]:
+        """(a, b, pool, one_size): select seconds ~ a + b x the pool's images (labelled + unlabelled), last
+        measured at ``pool`` images (4 of them labelled); ``one_size``: a + b from one call (an upper bound)."""
         strategy = strategy_of(cfg, label)
         k, c, s = info["num_classes"], info["channels"], info["size"]
         key = (cfg.registry_key(label), json.dumps(strategy.get_params(), sort_keys=True, default=str),
@@ -293,7 +300,7 @@ class Meter:
         with seeded(0, self.device):
             model = build_classifier(cfg.arch, k, c, cfg.width, **strategy.scoring_model_options)
             model = model.to(self.device).eval().requires_grad_(False)
-        n_lab, unl, points = max(2 * k, 16), 16, []
+        n_lab, unl, points = 4, 4, []
         while True:
             x, _ = data(n_lab + unl, c, s, self.device)
             y = np.arange(n_lab + unl) % k
@@ -304,8 +311,10 @@ class Meter:
             t0 = time.perf_counter()
             strategy.select(pool, min(cfg.budget, unl // 2))
             sync(self.device)
-            points.append((unl, time.perf_counter() - t0))
-            if points[-1][1] >= self.SELECT_MIN_S or unl >= 4096:
+            points.append((n_lab + unl, time.perf_counter() - t0))
+            seconds = points[-1][1]
+            if seconds >= self.SELECT_MAX_S or (seconds >= self.SELECT_MIN_S and unl >= self.SELECT_MIN_POOL) \
+                    or unl >= 4096:
                 break
             unl *= 4
         del pool, x
@@ -318,7 +327,7 @@ class Meter:
             a = max(t2 - b * p2, 0.0)
         else:
             a, b = 0.0, t2 / p2
-        return a, b, p2
+        return a, b, p2, len(points) == 1
 
 
 def estimate(t: TrialPlan, info: dict, meter: Optional[Meter]):
@@ -332,9 +341,9 @@ def estimate(t: TrialPlan, info: dict, meter: Optional[Meter]):
     if meter is None:
         return
     rate, fwd = meter.train(cfg, info)
-    a, b, _ = meter.select(cfg, t.strategy, info)
+    a, b = meter.select(cfg, t.strategy, info)[:2]
     per_round = [images[r] / rate + (info["n_test"] + info["n_val"]) / fwd
-                 + (a + b * (info["n_train"] - sizes[r]) if r < cfg.rounds else 0.0) for r in range(len(sizes))]
+                 + (a + b * info["n_train"] if r < cfg.rounds else 0.0) for r in range(len(sizes))]
     t.seconds = info["load_s"] + sum(per_round)   # every run of a trial loads its dataset once
     t.seconds_left = info["load_s"] + sum(per_round[t.rounds_done:])
 
@@ -402,9 +411,10 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
         measured = {"device": meter.describe(),
                     "train": [{"arch": k[0], "width": k[1], "batch": k[2], "shape": f"{k[4]}x{k[5]}x{k[5]}",
                                "train_img_s": v[0], "forward_img_s": v[1]} for k, v in meter.train_cache.items()],
-                    "select": [{"strategy": meter.select_labels.get(k, k[0]), "registry_key": k[0], "params": k[1], "arch": k[2], "width": k[3],
-                                "shape": f"{k[5]}x{k[6]}x{k[6]}", "classes": k[7], "a_s": v[0], "b_s_per_image": v[1],
-                                "measured_at_pool": v[2]} for k, v in meter.select_cache.items()]}
+                    "select": [{"strategy": meter.select_labels.get(k, k[0]), "registry_key": k[0], "params": k[1],
+                                "arch": k[2], "width": k[3], "shape": f"{k[5]}x{k[6]}x{k[6]}", "classes": k[7],
+                                "a_s": v[0], "b_s_per_image": v[1], "measured_at_pool": v[2], "one_size": v[3]}
+                               for k, v in meter.select_cache.items()]}
     p = Plan(prof.name, root, rows, summarise(trials.values()), summarise(trials[k] for k in core_keys), trials,
              measured)
     p.text = format_plan(p, prof, infos)
@@ -423,9 +433,11 @@ def format_plan(p: Plan, prof: Profile, infos) -> str:
             lines.append(f"  train {m['arch']} width {m['width']} batch {m['batch']} {m['shape']}: "
                          f"{m['train_img_s']:,.0f} img/s training, {m['forward_img_s']:,.0f} img/s forward")
         for m in p.measured.get("select", []):
-            lines.append(f"  select {m['strategy']} {m['arch']} width {m['width']} {m['shape']} {m['classes']} classes: "
-                         f"{m['a_s']:.3g} s + {m['b_s_per_image'] * 1000:.3g} ms x unlabelled image "
-                         f"(measured up to {m['measured_at_pool']} images)")
+            lines.append(f"  select {m['strategy']} {m['arch']} width {m['width']} {m['shape']} {m['classes']} "
+                         "classes: "
+                         f"{m['a_s']:.3g} s + {m['b_s_per_image'] * 1000:.3g} ms x pool image "
+                         f"(measured up to {m['measured_at_pool']} images"
+                         + (", one size: an upper bound)" if m["one_size"] else ")"))
     else:
         lines.append("no speeds measured (measure=False): training images only, no wall time")
     lines.append("datasets:")
