@@ -46,8 +46,9 @@ def k_center_greedy(feats: torch.Tensor, labelled_mask: torch.Tensor, k: int, rn
     # |screened - exact squared distance| <= slack * (|x_i|^2 + |x_c|^2): the dot product and the norms
     # (gamma_dim each), the three additions, the centring's rounding and the threshold's cast, with margin
     slack = (2 * dim + 32) * torch.finfo(x.dtype).eps
-    d2 = torch.full((n,), float("inf"), dtype=torch.float64, device=dev)  # exact squared distance to the
-    d2[labelled_mask] = -float("inf")    # nearest of the labelled and the first t_i picks; centres: -inf
+    # d2_i: the exact squared distance to the nearest of the labelled and the first t_i picks (centres: -inf)
+    d2 = torch.full((n,), float("inf"), dtype=torch.float64, device=dev)
+    d2[labelled_mask] = -float("inf")
     t = torch.zeros(n, dtype=torch.long, device=dev)
 
     def lower(rows, centres):   # d2[rows] (None: all) with ``centres``, ``chunk`` of them at a time
@@ -127,7 +128,7 @@ def _screen_dtype(device):
 class CoreSet(Strategy):
     def __init__(self, layer: str = "embedding", chunk: int = 256):
         self.layer = layer    # "embedding", or 1..4 for a residual block's pooled output
-        self.chunk = chunk    # labelled centres per distance chunk (memory: pool x chunk floats)
+        self.chunk = chunk    # centres per distance chunk (memory: pool x chunk floats)
 
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)
