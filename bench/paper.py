@@ -20,7 +20,7 @@ The estimate is measured, not guessed, on this machine and device, once per call
   evaluation images/s of ``bench.train.predict`` over the test (and validation) split, every round;
   select     seconds of the strategy's own ``select`` (its parameters, this profile's classifier) on a
              synthetic pool of 4 labelled + 4 unlabelled images, the unlabelled grown 4x until a call lasts
-             >= 0.5 s with >= 256 unlabelled, or one call lasts >= 20 s; the last two sizes give a line
+             >= 0.5 s with >= 256 unlabelled, or the next would last > 10 s; the last two sizes give a line
              a + b x pool images (one size, when the first call is that slow: through 0, an upper bound), applied to
              the dataset's pool (labelled + unlabelled: VAAL's iterations and the features of CoreSet and
              VaB-AL grow with both; BALD's passes see the unlabelled only, so it is overestimated by up to
@@ -217,7 +217,7 @@ class Meter:
 
     TRAIN_MIN_S = 1.0                      # a timed training call lasts at least this long (or 64 batches)
     SELECT_MIN_S, SELECT_MIN_POOL = 0.5, 256   # select timed until both (batches of a strategy's own
-    SELECT_MAX_S = 20.0                        # models amortised), or one call lasts this long
+    SELECT_MAX_S = 10.0                        # models amortised), or the next call would last longer
 
     def __init__(self, device="auto", log=None):
         from bench.train import resolve_device
@@ -312,9 +312,9 @@ class Meter:
             strategy.select(pool, min(cfg.budget, unl // 2))
             sync(self.device)
             points.append((n_lab + unl, time.perf_counter() - t0))
-            seconds = points[-1][1]
-            if seconds >= self.SELECT_MAX_S or (seconds >= self.SELECT_MIN_S and unl >= self.SELECT_MIN_POOL) \
-                    or unl >= 4096:
+            seconds, two = points[-1][1], len(points) > 1
+            if seconds >= self.SELECT_MAX_S or unl >= 4096 or (two and (4 * seconds > self.SELECT_MAX_S or (
+                    seconds >= self.SELECT_MIN_S and unl >= self.SELECT_MIN_POOL))):
                 break
             unl *= 4
         del pool, x
