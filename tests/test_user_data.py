@@ -346,3 +346,30 @@ def test_grammar_lists_every_base_suffix_and_example():
     for bad in ("cifar10_lt0", "cifar10_lt10_5", "folder:", "folder:/x#dom0"):
         with pytest.raises(KeyError):
             parse_spec(bad)
+
+
+def test_user_data_end_to_end_through_the_cli(tmp_path):
+    """`albench run --data folder:...#suffix` and `npz:...` run whole trials and draw figures; the paths hold
+    underscores and colons, the images are grey and RGB, PNG and JPEG, of ragged sizes (image_size=)."""
+    from tests.conftest import TINY, run_cli
+
+    rng = np.random.default_rng(0)
+    top = tmp_path / "my_imgs:v2"
+    for c, n in (("a_cls", 40), ("b_cls", 30), ("c_cls", 30)):
+        for i in range(n):
+            size = 10 + i % 3
+            img = rng.integers(0, 255, (size, size, 3) if i % 2 else (size, size), dtype=np.uint8)
+            save(top / c / f"{i}.{'png' if i % 3 else 'jpg'}", img)
+    npz = tmp_path / "my_data.npz"
+    write_npz(npz, n_train=(40, 30, 30), n_test=(5, 5, 5))
+    out = str(tmp_path / "res")
+    tiny = [t for t in TINY if not t.startswith(("initial", "budget"))] + ["initial=10", "budget=5"]
+    for spec in (f"folder:{top}#rare2", f"npz:{npz}#lt2"):
+        r = run_cli("run", "--data", spec, "--strategy", "random,vabal", "--no-progress", "--out", out,
+                    "image_size=8", "strategy_params.vabal.epochs=1", "strategy_params.vabal.mc_samples=2", *tiny)
+        assert r.returncode == 0, r.stderr
+    r = run_cli("figures", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert len([f for f in os.listdir(os.path.join(out, "figures")) if f.startswith("accuracy_")]) == 2
+    r = run_cli("run", "--data", f"folder:{tmp_path / 'nothing_here'}", "--no-progress", "--out", out, *tiny)
+    assert r.returncode == 2 and "nothing_here" in r.stderr and "Traceback" not in r.stderr
