@@ -123,7 +123,8 @@ def select_seconds(cfg, names, n_pool, n_lab, device, params):
             model = build_classifier("resnet18", 10, 3, cfg.width, **s.classifier_options).to(device)
         model.eval().requires_grad_(False)
         lab = np.random.default_rng(0).choice(n_pool, n_lab, replace=False)
-        pool = Pool(x, y.cpu().numpy(), lab, model, 10, np.random.default_rng(0), device, cfg.eval_batch_size)
+        pool = Pool(x, y.cpu().numpy(), lab, model, 10, np.random.default_rng(0), device, cfg.eval_batch_size,
+                    budget=cfg.budget, true_labels=s.reads_true_labels)   # oracle strategies buy their labels
         sync(device)
         t0 = time.perf_counter()
         s.select(pool, cfg.budget)
@@ -305,7 +306,8 @@ def main(argv=None):
     p.add_argument("--concurrency", default="1,2,4,8", help="K values of the concurrent section")
     p.add_argument("--peak-tflops", type=float, default=790.0,
                    help="the GPU's dense bf16 peak for the grid's FLOP floor (H200: ~790 measured, 989 spec)")
-    p.add_argument("--strategies", default="random,entropy,margin,least_confidence,coreset,bald,vaal,vabal")
+    p.add_argument("--strategies", default="random,entropy,margin,least_confidence,coreset,bald,vaal,vabal,badge,base,"
+                   "galaxy,direct,typiclust,probcover,balanced_margin,balanced_random_oracle")
     p.add_argument("--json", default=os.path.join("results", "perf.json"))
     a = p.parse_args(argv)
     device = resolve_device(a.device)
