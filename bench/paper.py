@@ -280,7 +280,7 @@ class Meter:
         strategy = strategy_of(cfg, label)
         k, c, s = info["num_classes"], info["channels"], info["size"]
         key = (cfg.registry_key(label), json.dumps(strategy.get_params(), sort_keys=True, default=str),
-               cfg.arch, cfg.width, cfg.eval_batch_size, c, s, k, cfg.budget, cfg.threads)
+               cfg.arch, cfg.width, cfg.eval_batch_size, c, s, k, cfg.threads)   # budget: see _select
         if key not in self.select_cache:
             self.select_labels[key] = label
             with torch_threads(cfg.threads):
@@ -295,6 +295,8 @@ class Meter:
         from bench.pool import Pool
         from bench.train import seeded, sync
 
+        # the budget is half the measured unlabelled pool, at most the first config's: the sizes a profile
+        # sweeps (Fig. 5(a): 250, 500, 1,250) share one measurement, and only k-center greedy's part grows with it
         k, c, s = info["num_classes"], info["channels"], info["size"]
         self.log(f"  measuring select: {label} ({cfg.arch} width {cfg.width}, {c}x{s}x{s}, {k} classes) ...")
         with seeded(0, self.device):
