@@ -229,8 +229,9 @@ class Meter:
     def describe(self) -> str:
         import torch
 
+        n = torch.get_num_threads()
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else \
-            f"cpu ({torch.get_num_threads()} threads)"
+            f"cpu ({n} torch thread{'s' if n > 1 else ''}; a profile's threads= applies while measuring its runs)"
         return f"{name}, torch {torch.__version__}"
 
     def train(self, cfg, info) -> Tuple[float, float]:
