@@ -28,6 +28,16 @@ class CannedMeter(paper.Meter):
         return self.SELECT
 
 
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """A smoke run sets torch's threads to its profile's threads=1 (bench.grid.run_one); other tests keep theirs."""
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def no_data(tmp_path):
     """An empty data root: CIFAR / NEU sizes come from their specs (digits is bundled with scikit-learn)."""
