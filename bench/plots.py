@@ -27,13 +27,13 @@ PAPER_GRID = {"datasets": ["neu", "cifar10_dom1", "cifar10_dom5", "cifar10_dom10
 def accuracy_curve(df: pd.DataFrame, title: str = "", ax=None, metric: str = "accuracy"):
     """Test accuracy vs number of labels: mean over seeds, +- 1 std band, one line per strategy.
     Reference lines that read true labels (``reads_true_labels``) are dashed and marked in the legend."""
-    ax = ax or plt.subplots(figsize=(6, 4))[1]
     df = df.copy()
     if "reads_true_labels" in df and df["reads_true_labels"].fillna(False).astype(bool).any():
         ref = df["reads_true_labels"].fillna(False).astype(bool)
         df.loc[ref, "strategy"] = df.loc[ref, "strategy"] + " (reads labels)"
     names = sorted(df["strategy"].unique())
     dashes = {s: (4, 2) if s.endswith("(reads labels)") else "" for s in names}
+    ax = ax or plt.subplots(figsize=(9, 4) if len(names) > 4 else (6, 4))[1]
     n_seeds = df.groupby("strategy")["seed"].nunique()
     one = n_seeds.max() == 1
     sns.lineplot(data=df, x="n_labelled", y=metric, hue="strategy", style="strategy", hue_order=names,
@@ -43,6 +43,9 @@ def accuracy_curve(df: pd.DataFrame, title: str = "", ax=None, metric: str = "ac
     ax.set(xlabel="number of labelled images", ylabel=metric.replace("_", " "),
            title=f"{title} ({what})" if title else what)
     ax.grid(alpha=0.3)
+    if len(names) > 4:   # keep the curves readable: the legend goes beside the axes
+        ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize="small", title="strategy")
+        ax.figure.tight_layout()
     return ax.figure
 
 
@@ -107,9 +110,10 @@ def make_figures(out: str = "results", fig_dir: str = None, verbose: bool = True
             print("partial trials (not drawn, not averaged; rerun the same command to finish them): "
                   + ", ".join(names))
         miss = missing_runs(df)
-        print(f"\npaper grid: {len(miss)} of {len(missing_runs(df.iloc[0:0]))} runs missing"
-              + (": " + ", ".join(f"{d}/{s}/seed{k}" for d, s, k in miss[:12]) + (" ..." if len(miss) > 12 else "")
-                 if miss else ""))
+        if not df.empty and df["dataset"].isin(PAPER_GRID["datasets"]).any():   # say nothing of it after `make bench`
+            print(f"\npaper grid: {len(miss)} of {len(missing_runs(df.iloc[0:0]))} runs missing"
+                  + (": " + ", ".join(f"{d}/{s}/seed{k}" for d, s, k in miss[:12])
+                     + (" ..." if len(miss) > 12 else "") if miss else ""))
         for p in written:
             print("wrote", p)
     return written
