@@ -155,7 +155,7 @@ def cmd_paper(a):
                    data_root=a.data_root)
     if not a.plan and not a.report:
         paper.run(a.profile, only, base, a.executor, a.workers, a.device, a.data_root, a.address,
-                  progress=not a.no_progress)
+                  progress=not a.no_progress, strategies=_csv(a.strategies) or None)
     if a.report or not a.plan:
         html, md = paper.report(a.profile, only, base)
         print(f"albench: report written: {html} and {md}", file=sys.stderr)
@@ -188,6 +188,7 @@ def build_parser():
                     "missing), training images and a wall-time estimate measured here; run nothing")
     pp.add_argument("--report", action="store_true", help="write the report from the results there; run nothing")
     pp.add_argument("--only", help="comma-separated artifacts (default: the profile's core subset; --plan: all)")
+    pp.add_argument("--strategies", help="run only these strategies (labels, e.g. random,vabal), in this order")
     pp.add_argument("--out", help="results base (default: results); the profile's folder is <out>/paper-<profile>")
     pp.add_argument("--executor", default="local", choices=["local", "pool", "ray"])
     pp.add_argument("--workers", type=int, default=1, help="processes (pool) or concurrent tasks (ray)")

@@ -528,9 +528,11 @@ def write_profile_json(prof: Profile, root: str):
 
 # ------------------------------------------------------------------------------------------------ run
 def run(profile, only=None, base: str = "results", executor: str = "local", workers: int = 1,
-        device: str = None, data_root: str = None, address: str = None, progress: bool = True) -> dict:
+        device: str = None, data_root: str = None, address: str = None, progress: bool = True,
+        strategies=None) -> dict:
     """Run the missing and partial trials of ``profile``'s artifacts (``only``; default its core subset),
-    in manifest order, each trial once, through ``bench.grid.run_grid`` (resumable). Returns a summary."""
+    in manifest order, each trial once, through ``bench.grid.run_grid`` (resumable). ``strategies``
+    (labels) runs only those, in that order (e.g. the cheap ones first). Returns a summary."""
     from bench.cli import check_strategy_params, check_writable
     from bench.grid import Trial, run_grid
     from bench.loop import load_checked
@@ -549,6 +551,13 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
                           f"or cannot be verified, e.g. {conflicts[0].why}; move them away (or run with --out "
                           "elsewhere)")
     todo = [t for t in trials.values() if t.status != "finished"]
+    if strategies:
+        labels = sorted({t.strategy for t in trials.values()})
+        unknown = [s for s in strategies if s not in labels]
+        if unknown:
+            raise ConfigError(f"--strategies {','.join(unknown)}: not a strategy of "
+                              f"{', '.join(a.name for a in arts)}; they have {', '.join(labels)}")
+        todo = sorted((t for t in todo if t.strategy in strategies), key=lambda t: list(strategies).index(t.strategy))
     checked = set()
     for t in todo:   # every error of the input surfaces before the first trial trains
         check_strategy_params(t.cfg, [t.strategy])

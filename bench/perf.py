@@ -14,7 +14,10 @@ Sections:
               2,000 x 64, 200, 50); on a GPU also albench's there
   round       seconds of one AL round (train 200 epochs on the labelled images + evaluate + select)
   steps       the trainer's images/s per step mode: eager, CUDA graph, torch.compile (see bench.train)
-  concurrent  total training images/s with K trials running at once in separate processes
+  concurrent  total training images/s with K trials running at once in separate processes (on the CPU
+              they split the cores)
+  executors   wall seconds of a small real grid (4 digits trials) run one after another (--executor
+              local) and by the pool executor (2 workers on a GPU, one per core on the CPU), side by side
   grid        the Fig. 3(b) grid (cifar10_dom{1,5,10} x seeds 0-2 x random, coreset, bald, vaal, vabal):
               an estimate from the rates measured above plus selects measured at the grid's pool size,
               and a floor, its FLOPs (counted on meta tensors) at --peak-tflops
@@ -188,9 +191,11 @@ def round_seconds(cfg, names, n_pool, n_lab, device, params, epochs, sel=None):
 
 
 def _concurrent_worker(args):
-    cfg_dict, n, device, epochs, start_at = args
+    cfg_dict, n, device, epochs, start_at, threads = args
     from bench.config import Config
 
+    if threads:
+        torch.set_num_threads(threads)
     cfg = Config(**cfg_dict)
     dev = torch.device(device)
     x, y = data(n, 3, 32, dev)
@@ -204,13 +209,38 @@ def _concurrent_worker(args):
 
 
 def concurrent_rate(cfg, k, n, device, epochs):
-    """Total images/s of k processes training at once (from the first start to the last end)."""
+    """Total images/s of k processes training at once (from the first start to the last end); on the CPU
+    they split the cores as the pool executor's workers do (``bench.grid.cpu_threads``)."""
+    from bench.grid import cpu_threads
+
+    threads = cpu_threads(cfg, k) if device.type == "cpu" else 0
     ctx = mp.get_context("spawn")
     with ctx.Pool(k) as p:
         start_at = time.time() + 20 + 2 * k
-        res = p.map(_concurrent_worker, [(cfg.to_dict(), n, str(device), epochs, start_at)] * k)
+        res = p.map(_concurrent_worker, [(cfg.to_dict(), n, str(device), epochs, start_at, threads)] * k)
     t0, t1 = min(r[0] for r in res), max(r[1] for r in res)
     return sum(r[2] for r in res) / (t1 - t0)
+
+
+def grid_wall_seconds(device, workers, quick):
+    """Wall seconds of one small real grid (digits, random and entropy, seeds 0-1: 4 trials of the
+    ``make bench`` preset; 2 epochs and one round with --quick) run by the local executor (one trial after another,
+    all cores each) and by the pool executor with ``workers`` processes (the cores split between them).
+    Each executor writes its own temporary results folder; both give the same results."""
+    import tempfile
+
+    from bench.grid import expand, run_grid
+
+    out = {}
+    extra = ["epochs=2", "lr_milestones=[1]", "rounds=1"] if quick else []
+    for executor, k in (("local", 1), ("pool", workers)):
+        with tempfile.TemporaryDirectory() as tmp:
+            trials = expand(["digits"], ["random", "entropy"], [0, 1], overrides=extra + [f"device={device}"],
+                            out=tmp)
+            t0 = time.perf_counter()
+            run_grid(trials, executor, k, progress=False)
+            out[f"{executor}, {k} worker(s)"] = time.perf_counter() - t0
+    return out
 
 
 FIG3B = {"datasets": ("cifar10_dom1", "cifar10_dom5", "cifar10_dom10"), "seeds": (0, 1, 2),
@@ -300,7 +330,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="bench.perf", description=__doc__.split("\n")[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--quick", action="store_true", help="tiny sizes: check that every path runs")
-    p.add_argument("--sections", default="train,reference,steps,select,coreset,round,concurrent,grid")
+    p.add_argument("--sections", default="train,reference,steps,select,coreset,round,concurrent,executors,grid")
     p.add_argument("--train-step", default="auto", help="the trainer's step mode: auto | eager | graph | compile")
     p.add_argument("--modes", default="eager,graph,compile", help="step modes the steps section compares")
     p.add_argument("--concurrency", default="1,2,4,8", help="K values of the concurrent section")
@@ -375,6 +405,12 @@ def main(argv=None):
         for k in ((1, 2) if q else [int(v) for v in a.concurrency.split(",")]):
             res["concurrent_img_s"][k] = r = concurrent_rate(cfg, k, n_train // (4 if q else 2), device, epochs)
             report(f"{k} concurrent trials, total", r, "img/s")
+    if "executors" in sections:
+        workers = 2 if device.type != "cpu" else max(2, os.cpu_count() or 1)
+        g = res["executor_wall_seconds"] = grid_wall_seconds(device, workers, q)
+        for k, v in g.items():
+            report(f"4 digits trials, {k}", v, "s")
+        report("  speed-up pool / local", g["local, 1 worker(s)"] / g[f"pool, {workers} worker(s)"], "x")
     if "grid" in sections:
         g = res["fig3b_grid"] = fig3b_grid(cfg, device, params, res, a.peak_tflops, q)
         report(f"Fig. 3(b) grid: training images ({len(g['labelled_sizes'])} rounds x 200 epochs)",

@@ -134,6 +134,16 @@ def read_identity(path: str):
             "cannot be verified. Move that folder away (or delete it) and run again.") from None
 
 
+def identity_differences(saved: dict, identity: dict) -> list:
+    """The fields in which two trial identities differ. Where both carry the same data fingerprint (the
+    sha256 of the base data), the file's path (``data_source``) is provenance, not identity: the same data
+    moved or reached by another path resumes."""
+    diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
+    if saved.get("data_fingerprint") and saved.get("data_fingerprint") == identity.get("data_fingerprint"):
+        diff = [k for k in diff if k != "data_source"]
+    return diff
+
+
 def load_trial(path: str, identity: dict, class_names=None):
     """(rows, records) of the verified finished rounds in ``path``.
 
@@ -150,11 +160,11 @@ def load_trial(path: str, identity: dict, class_names=None):
                 f"{path} holds round results but no config.json, so nobody can tell which configuration made "
                 "them. Move that folder away (or delete it) to run this trial again.")
         return [], []
-    if saved != identity and not any(present):   # nothing was finished under the old identity: nothing to lose
+    diff = identity_differences(saved, identity)
+    if diff and not any(present):   # nothing was finished under the old identity: nothing to lose
         os.remove(os.path.join(path, "config.json"))
         return [], []
-    if saved != identity:
-        diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
+    if diff:
         raise ResultsConflictError(
             f"{path} holds a run with a different configuration (differs in: {', '.join(diff)}). "
             "Use another out= folder, or delete that folder to start it again.")

@@ -126,6 +126,19 @@ def test_other_data_source_is_a_conflict(finished, tmp_path, synth_root):
     assert snapshot(finished) == before
 
 
+def test_same_data_under_another_path_resumes(finished):
+    """The data's fingerprint is its identity; its path is provenance (data moved, or reached by a relative
+    path, must not strand finished trials)."""
+    path = os.path.join(trial(finished), "config.json")
+    cfg = json.load(open(path))
+    cfg["identity"]["data_source"] = "/somewhere/else/" + str(cfg["identity"]["data_source"])
+    open(path, "w").write(json.dumps(cfg))
+    before = snapshot(finished)
+    code, err = albench(*ARGS, "--out", finished)
+    assert code == 0, err
+    assert snapshot(finished) == before
+
+
 # 2. summaries use finished trials only
 def test_partial_trials_are_listed_not_averaged(reference, tmp_path):
     out = str(tmp_path / "mixed")

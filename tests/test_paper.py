@@ -136,6 +136,11 @@ def test_partial_trial_is_counted_partial(tmp_path):
     t = p.trials[("fig6", "digits_dom1", "vabal", 1)]
     assert (t.status, t.rounds_done) == ("partial", 2) and p.total["partial"] == 1
     assert 0 < t.train_images_left < t.train_images
+    # --strategies: only those labels run (random is finished: nothing to do); an unknown label is refused
+    assert paper.run("smoke", only=["fig6"], base=base, progress=False, strategies=["random"])["ran"] == 0
+    with pytest.raises(ConfigError, match="not a strategy of fig6"):
+        paper.run("smoke", only=["fig6"], base=base, progress=False, strategies=["vabal", "badge"])
+    assert paper.run("smoke", only=["fig6"], base=base, progress=False, strategies=["vabal"])["ran"] == 1
 
 
 def test_cli_plan_and_unknown_artifact(tmp_path):

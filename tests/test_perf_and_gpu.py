@@ -25,6 +25,12 @@ def test_perf_quick_paths_run(tmp_path):
     assert saved["train_step_resolved"] == "eager"
 
 
+def test_perf_executors_section_runs_both(tmp_path):
+    res = perf.main(["--quick", "--sections", "executors", "--json", str(tmp_path / "p.json"), "--device", "cpu"])
+    g = res["executor_wall_seconds"]
+    assert len(g) == 2 and "local, 1 worker(s)" in g and all(v > 0 for v in g.values())
+
+
 def test_fig3b_grid_estimate(tmp_path):
     res = perf.main(["--quick", "--sections", "grid", "--json", str(tmp_path / "p.json"), "--device", "cpu"])
     g = res["fig3b_grid"]
