@@ -4,7 +4,8 @@ A pure function of (manifest, profile, results on disk): no training, no randomn
 artifact of the manifest (``configs/paper/manifest.yaml``) that has results is drawn as its ``draw`` kind
 says, with the statistics of ``bench.stats`` (mean +- sample std over seeds, normalised area under the
 curve, differences from the baseline paired by seed with 95 % t-intervals, a pairwise win/tie/loss matrix),
-the paper's numbers beside albench's where the manifest gives them, and what is missing. Only finished
+the paper's numbers beside albench's where the manifest gives them, the paper's claims each with a verdict
+(``bench.claims``), and what is missing. Only finished
 trials made under the profile's configuration are used; partial trials are listed and never averaged.
 
 The HTML is self-contained (figures inline as base64 PNG); the Markdown twin links the same PNGs, written
@@ -26,7 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bench import stats  # noqa: E402
+from bench import claims, stats  # noqa: E402
 from bench.errors import ConfigError  # noqa: E402
 from bench.manifest import load_manifest, load_profile, resolve  # noqa: E402
 from bench.results import collect, trial_dir  # noqa: E402
@@ -730,6 +731,40 @@ def _substitutions(manifest, art, profile):
     return [f"`{d}` → `{subst[d]}`" for d in orig if subst.get(d, d) != d]
 
 
+def _claims(doc, manifest, profile, gathered):
+    """The paper's claims on the artifacts in this report, each with albench's measurement and a verdict
+    (``bench.claims``)."""
+    by_name = {a.name: (a, t) for a, t in gathered}
+    subst = profile.raw.get("datasets") or {}
+    verdicts = []
+    for c in claims.load_claims(manifest):
+        if c.artifact not in by_name:
+            continue
+        art, t = by_name[c.artifact]
+        ran = list(dict.fromkeys(d for r in art.runs for d in r.datasets))
+        want = [subst.get(d, d) for d in c.datasets] or ran
+        if not set(want) <= set(ran):
+            verdicts.append(claims.Verdict(c, "not measured", "this profile does not run "
+                                           + ", ".join(f"`{d}`" for d in want if d not in ran)))
+            continue
+        verdicts.append(claims.check(c, t.rows, art.metric, want))
+    if not verdicts:
+        return
+    doc.h(2, "The paper's claims")
+    doc.p("Each claim is a comparison the paper makes; albench's score per seed is the metric's mean over all "
+          "rounds (avg) or its last round (final), in %, averaged over the artifact's datasets; the difference "
+          "is paired by seed with a Student-t 95 % interval. Verdict: *agrees* when the interval lies above 0, "
+          "*does not agree* when below 0, *inconclusive at this scale* when it contains 0, *not measured* "
+          "with fewer than 2 paired seeds. Only the sign is judged: the paper's numbers are shown for "
+          "reference" + (", not as a target (this profile departs from the paper's protocol)."
+                         if profile.departures else "."))
+    doc.table(*claims.table(verdicts))
+    tally = Counter(v.verdict for v in verdicts)
+    doc.p("Tally: " + ", ".join(f"{k} {tally[k]}" for k in ("agrees", "does not agree",
+                                                           "inconclusive at this scale", "not measured")
+                                if tally[k]) + f" (of {len(verdicts)}).")
+
+
 def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
     """The report as a Doc (no file written)."""
     profile = load_profile(profile_name)
@@ -767,6 +802,7 @@ def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
     doc.table(["artifact", "title", "draw", "finished / expected trials", "partial", "missing"],
               [[f"`{a.name}`", a.title, a.draw, f"{len(t.frames)} / {len(t.expected)}", len(t.partial),
                 len(t.missing)] for a, t in gathered])
+    _claims(doc, manifest, profile, gathered)
     empty = []
     for art, t in gathered:
         if not t.frames and not (art.draw == "top_images" and t.configs):

@@ -1,0 +1,151 @@
+"""The paper's claims, checked against albench's results by one fixed rule.
+
+A claim (the manifest's ``claims`` list) is a statement of the paper that one strategy does better than
+another on an artifact's data, with where the paper says it and the paper's own numbers where it gives
+any. ``check`` measures it on the artifact's finished trials:
+
+- per seed, a strategy's score is its ``measure`` — ``avg``: the mean of the metric over every round (the
+  paper's "avg." of Table 1), or ``final``: the last round's — averaged over the claim's datasets (an
+  artifact that averages several datasets, as Fig. 3(b) does, is judged on that average; a seed that
+  misses one of them is left out);
+- the difference ``better - worse`` is paired by seed (same seed = same initial pool and training seed),
+  with its mean and Student-t 95 % interval over the paired seeds (``bench.stats``);
+- verdict: **agrees** when the interval lies above 0, **does not agree** when it lies below 0,
+  **inconclusive at this scale** when it contains 0, and **not measured** with fewer than two paired
+  seeds (no interval exists). The reason always states the interval and the number of seeds.
+
+The rule judges the sign of a difference only, not its size: the paper's numbers are printed beside for
+the reader, since a reduced profile (smaller network, fewer epochs) is not expected to match them.
+Pure functions of (claim, rows); no file is read here.
+"""
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+import pandas as pd
+
+from bench import stats
+from bench.errors import ConfigError
+
+MEASURES = ("avg", "final")
+FIELDS = {"artifact", "statement", "where", "paper", "better", "worse", "measure", "datasets"}
+
+
+@dataclass(frozen=True)
+class Claim:
+    artifact: str
+    statement: str          # the paper's words (or a faithful paraphrase, marked as such)
+    where: str              # section / figure / table of the paper
+    paper: str              # the paper's number for this comparison, or what its figure shows
+    better: str             # strategy label the paper says does better ...
+    worse: str              # ... than this one
+    measure: str = "avg"    # avg (mean over rounds) | final (last round)
+    datasets: tuple = ()    # the artifact's datasets to judge on (default: all it ran)
+
+
+@dataclass
+class Verdict:
+    claim: Claim
+    verdict: str            # agrees | does not agree | inconclusive at this scale | not measured
+    reason: str
+    n: int = 0              # paired seeds
+    better: Optional[tuple] = None   # (mean, std, n) of the better strategy's score, in %
+    worse: Optional[tuple] = None
+    diff: Optional[tuple] = None     # (mean, lo, hi) of better - worse, in percentage points
+
+
+def load_claims(manifest: dict) -> List[Claim]:
+    """The manifest's ``claims``, checked: known fields, a known artifact and measure."""
+    out = []
+    for i, c in enumerate(manifest.get("claims") or []):
+        where = f"claims[{i}]"
+        if not isinstance(c, dict):
+            raise ConfigError(f"manifest {where}: expected a mapping, got {c!r}")
+        unknown = sorted(set(c) - FIELDS)
+        missing = sorted({"artifact", "statement", "where", "paper", "better", "worse"} - set(c))
+        if unknown or missing:
+            raise ConfigError(f"manifest {where}: " + "; ".join(
+                ([f"unknown field(s) {', '.join(unknown)}"] if unknown else [])
+                + ([f"missing field(s) {', '.join(missing)}"] if missing else [])) + f" (fields: {', '.join(sorted(FIELDS))})")
+        if c["artifact"] not in manifest.get("artifacts", {}):
+            raise ConfigError(f"manifest {where}: unknown artifact {c['artifact']!r}")
+        spec = manifest["artifacts"][c["artifact"]]
+        labels = spec.get("strategies") or manifest["artifacts"].get(spec.get("from", ""), {}).get("strategies", [])
+        stray = [c[k] for k in ("better", "worse") if c[k] not in labels]
+        if stray:
+            raise ConfigError(f"manifest {where}: {', '.join(map(repr, stray))} not among {c['artifact']}'s "
+                              f"strategies ({', '.join(labels)})")
+        if c.get("measure", "avg") not in MEASURES:
+            raise ConfigError(f"manifest {where}: measure must be one of {', '.join(MEASURES)}, got {c['measure']!r}")
+        out.append(Claim(**{**c, "datasets": tuple(c.get("datasets") or ())}))
+    return out
+
+
+def scores(rows: pd.DataFrame, value: str, measure: str, datasets) -> pd.DataFrame:
+    """Per (strategy, seed): the claim's score in %, averaged over ``datasets`` (seeds that lack one are
+    dropped). Columns strategy, seed, score."""
+    rows = rows[rows["dataset"].isin(datasets)]
+    if rows.empty:
+        return pd.DataFrame(columns=["strategy", "seed", "score"])
+    g = rows.sort_values("round").groupby(["dataset", "strategy", "seed"], sort=False)[value]
+    per = (g.mean() if measure == "avg" else g.last()).rename("score").reset_index()
+    per = per[per.groupby(["strategy", "seed"])["dataset"].transform("nunique") == len(set(datasets))]
+    out = per.groupby(["strategy", "seed"], sort=False)["score"].mean().reset_index()
+    out["score"] *= 100.0
+    return out
+
+
+def check(claim: Claim, rows: pd.DataFrame, value: str, datasets) -> Verdict:
+    """``claim`` measured on the finished ``rows`` of its artifact (column ``value``), judged on
+    ``datasets`` (the claim's own if it names them and they were run)."""
+    if rows is None or rows.empty or value not in rows:
+        return Verdict(claim, "not measured", "no finished trials of this artifact yet")
+    s = scores(rows, value, claim.measure, datasets)
+    a = s[s["strategy"] == claim.better].set_index("seed")["score"]
+    b = s[s["strategy"] == claim.worse].set_index("seed")["score"]
+    common = a.index.intersection(b.index)
+    d = (a.loc[common] - b.loc[common]).to_numpy(float)
+    v = Verdict(claim, "not measured", "", n=len(common),
+                better=stats.mean_std(a) if len(a) else None, worse=stats.mean_std(b) if len(b) else None)
+    if len(common) < 2:
+        have = f"{len(a)} finished seed(s) of `{claim.better}`, {len(b)} of `{claim.worse}`"
+        v.reason = f"{have}: a paired interval needs 2 or more seeds of both"
+        if len(common) == 1:
+            v.diff = (float(d[0]), np.nan, np.nan)
+        return v
+    lo, hi = stats.t_interval(d)
+    v.diff = (float(d.mean()), lo, hi)
+    ci = f"95 % CI [{lo:+.2f}, {hi:+.2f}] points over {len(common)} seeds"
+    if lo > 0:
+        v.verdict, v.reason = "agrees", f"`{claim.better}` above `{claim.worse}`: {ci}, above 0"
+    elif hi < 0:
+        v.verdict, v.reason = "does not agree", f"`{claim.better}` below `{claim.worse}`: {ci}, below 0"
+    else:
+        v.verdict = "inconclusive at this scale"
+        v.reason = (f"{ci} contains 0 (mean {d.mean():+.2f}): the seeds' spread is too wide to tell the sign at "
+                    "this scale")
+    return v
+
+
+def _score(ms) -> str:
+    if ms is None or not ms[2]:
+        return "—"
+    return f"{ms[0]:.2f}" + (f" ± {ms[1]:.2f}" if ms[2] > 1 else "") + f" ({ms[2]} seed{'s' if ms[2] > 1 else ''})"
+
+
+def table(verdicts: List[Verdict]):
+    """(header, rows) of the claims table, Markdown-ready (the report and the README show the same)."""
+    head = ["claim (paper)", "where", "paper", "measure", "albench: better", "albench: worse",
+            "Δ better − worse, points [95 % CI]", "verdict"]
+    rows = []
+    for v in verdicts:
+        c = v.claim
+        if v.diff is None:
+            diff = "—"
+        elif np.isnan(v.diff[1]):
+            diff = f"{v.diff[0]:+.2f} (1 seed: no interval)"
+        else:
+            diff = f"{v.diff[0]:+.2f} [{v.diff[1]:+.2f}, {v.diff[2]:+.2f}]"
+        rows.append([f"{c.statement}: `{c.better}` > `{c.worse}`", c.where, c.paper, c.measure,
+                     _score(v.better), _score(v.worse), diff, f"**{v.verdict}**: {v.reason}"])
+    return head, rows
