@@ -731,6 +731,19 @@ def _substitutions(manifest, art, profile):
     return [f"`{d}` → `{subst[d]}`" for d in orig if subst.get(d, d) != d]
 
 
+def _restricted(manifest, art, profile):
+    """The manifest's datasets and strategies of ``art`` that the profile's ``restrict`` leaves out."""
+    subst = profile.raw.get("datasets") or {}
+    spec = manifest["artifacts"][art.name]
+    src = manifest["artifacts"].get(spec.get("from", ""), {})
+    ran_d = {d for r in art.runs for d in r.datasets}
+    ran_s = {s for r in art.runs for s in r.strategies}
+    if not art.runs:
+        return []
+    return ([subst.get(d, d) for d in spec.get("datasets") or src.get("datasets", []) if subst.get(d, d) not in ran_d]
+            + [s for s in spec.get("strategies") or src.get("strategies", []) if s not in ran_s])
+
+
 def _claims(doc, manifest, profile, gathered):
     """The paper's claims on the artifacts in this report, each with albench's measurement and a verdict
     (``bench.claims``)."""
@@ -814,6 +827,10 @@ def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
         subs = _substitutions(manifest, art, profile)
         if subs:
             doc.p("Datasets substituted by this profile: " + ", ".join(subs) + ".")
+        left = _restricted(manifest, art, profile)
+        if left:
+            doc.p("This profile restricts the artifact: it does not run " + ", ".join(f"`{x}`" for x in left)
+                  + " (the title is the paper's).")
         if art.note:
             doc.p(f"Note: {art.note}")
         _status(doc, t)
