@@ -159,6 +159,9 @@ def cmd_paper(a):
     if a.report or not a.plan:
         html, md = paper.report(a.profile, only, base)
         print(f"albench: report written: {html} and {md}", file=sys.stderr)
+    if a.publish:
+        for path in paper.publish(a.profile, a.publish, only, base):
+            print(f"albench: published {path}", file=sys.stderr)
 
 
 def build_parser():
@@ -188,6 +191,8 @@ def build_parser():
                     "missing), training images and a wall-time estimate measured here; run nothing")
     pp.add_argument("--report", action="store_true", help="write the report from the results there; run nothing")
     pp.add_argument("--only", help="comma-separated artifacts (default: the profile's core subset; --plan: all)")
+    pp.add_argument("--publish", metavar="PATH", help="also write the report's Markdown at PATH (figures in the "
+                    "folder PATH without .md) and refresh README.md's block <!-- albench:claims:<profile> start/end -->")
     pp.add_argument("--strategies", help="run only these strategies (labels, e.g. random,vabal), in this order")
     pp.add_argument("--out", help="results base (default: results); the profile's folder is <out>/paper-<profile>")
     pp.add_argument("--executor", default="local", choices=["local", "pool", "ray"])

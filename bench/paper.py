@@ -579,6 +579,16 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
             "ran": len(todo), "skipped": len(trials) - len(todo), "seconds": seconds}
 
 
+def publish(profile, path: str, only=None, base: str = "results", readme: str = "README.md"):
+    """``bench.report.publish`` for ``profile``'s results: the Markdown twin at ``path`` for committing."""
+    prof = load_profile(profile) if isinstance(profile, str) else profile
+    root = prof.root(base)
+    check_profile_root(prof, root)
+    from bench.report import publish as write
+
+    return write(prof.name, root, path, readme, list(only) if only else None)
+
+
 def report(profile, only=None, base: str = "results"):
     """``bench.report.write_report`` for ``profile``'s results; (html_path, md_path)."""
     prof = load_profile(profile) if isinstance(profile, str) else profile

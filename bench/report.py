@@ -46,6 +46,7 @@ CAVEATS = [
 CHECKED_FIELDS = ("initial", "budget", "rounds", "validation", "arch", "width", "epochs", "batch_size", "lr",
                   "momentum", "weight_decay", "lr_milestones", "lr_gamma", "crop_pad", "hflip", "image_size")
 MARKERS = "osD^vPX*<>"
+CLAIMS_HEADING = "The paper's claims"
 NOT_DEPLOYABLE = " (reads true labels: not deployable)"
 
 
@@ -77,7 +78,8 @@ class Doc:
         self.figures[name] = buf.getvalue()
         self.blocks.append(("fig", name, caption))
 
-    def markdown(self) -> str:
+    def markdown(self, figure_dir: str = "") -> str:
+        """The Markdown text; figures are linked as ``<figure_dir>/<name>`` (default: beside the file)."""
         out = []
         for b in self.blocks:
             if b[0] == "h":
@@ -92,7 +94,8 @@ class Doc:
                 lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in b[2]]
                 out.append("\n".join(lines))
             elif b[0] == "fig":
-                out.append(f"![{_plain(b[2])}]({b[1]})\n\n*{b[2]}*")
+                link = f"{figure_dir}/{b[1]}" if figure_dir else b[1]
+                out.append(f"![{_plain(b[2])}]({link})\n\n*{b[2]}*")
         return "\n\n".join(out) + "\n"
 
     def html(self, title: str) -> str:
@@ -763,7 +766,7 @@ def _claims(doc, manifest, profile, gathered):
         verdicts.append(claims.check(c, t.rows, art.metric, want))
     if not verdicts:
         return
-    doc.h(2, "The paper's claims")
+    doc.h(2, CLAIMS_HEADING)
     doc.p("Each claim is a comparison the paper makes; albench's score per seed is the metric's mean over all "
           "rounds (avg) or its last round (final), in %, averaged over the artifact's datasets; the difference "
           "is paired by seed with a Student-t 95 % interval. Verdict: *agrees* when the interval lies above 0, "
@@ -848,6 +851,55 @@ def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
     return doc
 
 
+def _write_figures(doc, out):
+    os.makedirs(out, exist_ok=True)
+    for f in os.listdir(out):   # figures of an earlier report that this one no longer has
+        if f.endswith(".png") and f not in doc.figures:
+            os.remove(os.path.join(out, f))
+    for name, png in doc.figures.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(png)
+
+
+README_BLOCK = "<!-- albench:claims:{profile} {edge} -->"
+
+
+def publish(profile_name: str, root: str, path: str, readme: str = None, only=None, manifest=None):
+    """The report's Markdown twin at ``path`` (e.g. docs/reproduction-cpu.md) with its figures in the folder
+    of the same name (``docs/reproduction-cpu/``), for committing beside the code; and, if ``readme`` holds
+    the block ``<!-- albench:claims:<profile> start -->`` ... ``end -->``, that block replaced by the claims
+    table, so the README and the published report cannot disagree. Returns the paths written."""
+    doc = build(profile_name, root, only, manifest)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    fig_dir = os.path.join(os.path.dirname(path), stem)
+    _write_figures(doc, fig_dir)
+    with open(path, "w") as f:
+        f.write(doc.markdown(figure_dir=stem))
+    written = [path] + [os.path.join(fig_dir, n) for n in doc.figures]
+    if readme and os.path.exists(readme):
+        text = open(readme).read()
+        start, end = (README_BLOCK.format(profile=profile_name, edge=e) for e in ("start", "end"))
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            tail = rest.split(end, 1)[1]
+            block = claims_markdown(doc)
+            with open(readme, "w") as f:
+                f.write(f"{head}{start}\n{block}{end}{tail}")
+            written.append(readme)
+    return written
+
+
+def claims_markdown(doc) -> str:
+    """The claims table of ``doc`` (and its tally line) as Markdown; '' if the report has none."""
+    blocks = doc.blocks
+    for i, b in enumerate(blocks):
+        if b[0] == "h" and b[2] == CLAIMS_HEADING:
+            sub = Doc()
+            sub.blocks = blocks[i + 2:i + 4]   # after the rule's paragraph: the table and the tally
+            return sub.markdown()
+    return ""
+
+
 def write_report(profile_name: str, root: str = None, only=None, base: str = None, manifest=None):
     """Write ``<root>/report/report.html`` (self-contained) and ``report.md`` (with its PNGs beside it);
     returns (html_path, md_path).  ``root``: the profile's results folder (default: ``<base>/paper-<profile>``,
@@ -856,13 +908,7 @@ def write_report(profile_name: str, root: str = None, only=None, base: str = Non
     root = root or load_profile(profile_name).root(base or "results")
     doc = build(profile_name, root, only, manifest)
     out = os.path.join(root, "report")
-    os.makedirs(out, exist_ok=True)
-    for f in os.listdir(out):   # figures of an earlier report that this one no longer has
-        if f.endswith(".png") and f not in doc.figures:
-            os.remove(os.path.join(out, f))
-    for name, png in doc.figures.items():
-        with open(os.path.join(out, name), "wb") as f:
-            f.write(png)
+    _write_figures(doc, out)
     md_path, html_path = os.path.join(out, "report.md"), os.path.join(out, "report.html")
     with open(md_path, "w") as f:
         f.write(doc.markdown())

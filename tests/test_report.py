@@ -407,3 +407,24 @@ def test_claims_section_recomputes_from_the_tables(tree):
     for i, who in ((1, "1 finished seed(s) of `vabal_prior`"), (3, "1 finished seed(s) of `vabal_prior`"),
                    (4, "1 finished seed(s) of `vabal`, 2 of `vabal_neither`")):
         assert t1[i].startswith(f"**not measured**: {who}"), t1[i]
+
+
+def test_publish_writes_the_twin_and_the_readme_block(tree, tmp_path):
+    from bench.report import publish
+
+    root, _, md_path = tree
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- albench:claims:smoke start -->\nold table\n<!-- albench:claims:smoke end -->\ntail\n")
+    path = tmp_path / "docs" / "reproduction-smoke.md"
+    path.parent.mkdir()
+    written = publish("smoke", root, str(path), str(readme), manifest=MANIFEST)
+    text = path.read_text()
+    links = re.findall(r"\]\((reproduction-smoke/[^)]+\.png)\)", text)
+    assert links and all((path.parent / link).is_file() for link in links)
+    assert text.replace("reproduction-smoke/", "") == open(md_path).read()   # the report's twin, links aside
+    new = readme.read_text()
+    assert new.startswith("intro\n") and new.endswith("<!-- albench:claims:smoke end -->\ntail\n")
+    assert "old table" not in new and str(readme) in written
+    start = new.index("start -->\n") + len("start -->\n")
+    block = new[start:new.index("<!-- albench:claims:smoke end")]
+    assert block.startswith("| claim (paper) |") and block in text and "Tally:" in block
