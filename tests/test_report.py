@@ -46,6 +46,11 @@ def test_paired_t_test_by_hand():
     assert stats.paired_t_test([1], [0]) is None
     assert stats.paired_t_test([1, 2], [1, 2]) == 1.0          # no difference at all
     assert stats.paired_t_test([2, 3], [1, 2]) == 0.0          # the same non-zero difference every seed
+    import warnings
+
+    with warnings.catch_warnings():   # equal up to rounding: decided here, without scipy's precision warning
+        warnings.simplefilter("error")
+        assert stats.paired_t_test([0.1 + 0.2, 0.3, 0.7], [0.0, 0.0, 0.4]) == 0.0
 
 
 def test_paired_t_test_matches_scipy():
