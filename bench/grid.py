@@ -7,6 +7,7 @@ finished trial is skipped and a partial one resumes (``bench.loop.run_trial``).
 """
 import os
 import sys
+import time
 from dataclasses import dataclass, replace
 
 from tqdm.auto import tqdm
@@ -64,9 +65,17 @@ def _pool_worker(args):
 def run_grid(trials, executor: str = "local", workers: int = 1, address: str = None, progress: bool = True,
              gpus_per_trial: float = None):
     """Run ``trials`` through ``executor``; returns the names of the trials that finished."""
+    t0 = time.perf_counter()
+
+    def finished(name, i):   # without bars (a log file), one line per finished trial
+        if not progress:
+            print(f"albench: {name} done ({i} of {len(trials)}, {(time.perf_counter() - t0) / 60:.1f} min)",
+                  file=sys.stderr, flush=True)
+
     if executor == "local":
-        for t in trials:
+        for i, t in enumerate(trials, 1):
             run_one(t, progress)
+            finished(t.name, i)
         return [t.name for t in trials]
     bar = tqdm(total=len(trials), desc=f"grid ({executor}, {workers} workers)", unit="trial", disable=not progress)
     done = []
@@ -81,17 +90,18 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
         with mp.get_context("spawn").Pool(workers, maxtasksperchild=1) as p:
             for name in p.imap_unordered(_pool_worker, jobs):
                 done.append(name)
+                finished(name, len(done))
                 bar.update(1)
                 bar.set_postfix_str(name)
     elif executor == "ray":
-        done = _run_ray(trials, workers, address, bar, gpus_per_trial)
+        done = _run_ray(trials, workers, address, bar, gpus_per_trial, finished)
     else:
         raise ValueError(f"unknown executor {executor!r}; use local, pool or ray")
     bar.close()
     return done
 
 
-def _run_ray(trials, workers, address, bar, gpus_per_trial):
+def _run_ray(trials, workers, address, bar, gpus_per_trial, finished):
     try:
         import ray
     except ImportError:
@@ -109,6 +119,7 @@ def _run_ray(trials, workers, address, bar, gpus_per_trial):
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         done.append(ray.get(ready[0]))
+        finished(done[-1], len(done))
         bar.update(1)
         bar.set_postfix_str(done[-1])
     return done

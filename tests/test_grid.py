@@ -65,3 +65,13 @@ def test_pool_executor_resumes_after_kill(tmp_path):
 def test_ray_executor_on_a_local_cpu_instance(tmp_path):
     pytest.importorskip("ray")
     run_and_kill(str(tmp_path / "ray"), "ray")
+
+
+def test_without_bars_each_finished_trial_is_one_line(tmp_path, capsys):
+    """A background run logging to a file (--no-progress) says which trial finished, k of n, and when."""
+    from bench.grid import run_grid
+
+    trials = expand(["digits"], ["random", "entropy"], [0], overrides=TINY, out=str(tmp_path))
+    assert run_grid(trials, "local", progress=False) == ["digits/random/seed0", "digits/entropy/seed0"]
+    err = capsys.readouterr().err
+    assert "digits/random/seed0 done (1 of 2," in err and "digits/entropy/seed0 done (2 of 2," in err
