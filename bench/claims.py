@@ -28,6 +28,7 @@ from bench import stats
 from bench.errors import ConfigError
 
 MEASURES = ("avg", "final")
+TOLERANCE = 1e-9   # differences (in points) equal up to this, relative to their size, count as equal
 FIELDS = {"artifact", "statement", "where", "paper", "better", "worse", "measure", "datasets"}
 
 
@@ -52,6 +53,7 @@ class Verdict:
     better: Optional[tuple] = None   # (mean, std, n) of the better strategy's score, in %
     worse: Optional[tuple] = None
     diff: Optional[tuple] = None     # (mean, lo, hi) of better - worse, in percentage points
+    datasets: tuple = ()             # the datasets judged on (after the profile's substitutions)
 
 
 def load_claims(manifest: dict) -> List[Claim]:
@@ -67,17 +69,26 @@ def load_claims(manifest: dict) -> List[Claim]:
             raise ConfigError(f"manifest {where}: " + "; ".join(
                 ([f"unknown field(s) {', '.join(unknown)}"] if unknown else [])
                 + ([f"missing field(s) {', '.join(missing)}"] if missing else [])) + f" (fields: {', '.join(sorted(FIELDS))})")
-        if c["artifact"] not in manifest.get("artifacts", {}):
+        arts = manifest.get("artifacts", {})
+        if not isinstance(c["artifact"], str) or c["artifact"] not in arts:
             raise ConfigError(f"manifest {where}: unknown artifact {c['artifact']!r}")
-        spec = manifest["artifacts"][c["artifact"]]
-        labels = spec.get("strategies") or manifest["artifacts"].get(spec.get("from", ""), {}).get("strategies", [])
+        spec = arts[c["artifact"]]
+        src = arts.get(spec.get("from", ""), {})
+        labels = spec.get("strategies") or src.get("strategies", [])
         stray = [c[k] for k in ("better", "worse") if c[k] not in labels]
         if stray:
             raise ConfigError(f"manifest {where}: {', '.join(map(repr, stray))} not among {c['artifact']}'s "
                               f"strategies ({', '.join(labels)})")
+        if c["better"] == c["worse"]:
+            raise ConfigError(f"manifest {where}: better and worse are both {c['better']!r}")
+        datasets = c.get("datasets") or []
+        known = spec.get("datasets") or src.get("datasets", [])
+        if not isinstance(datasets, list) or not set(datasets) <= set(known):
+            raise ConfigError(f"manifest {where}: datasets must be a list of {c['artifact']}'s datasets "
+                              f"({', '.join(known)}), got {datasets!r}")
         if c.get("measure", "avg") not in MEASURES:
             raise ConfigError(f"manifest {where}: measure must be one of {', '.join(MEASURES)}, got {c['measure']!r}")
-        out.append(Claim(**{**c, "datasets": tuple(c.get("datasets") or ())}))
+        out.append(Claim(**{**c, "datasets": tuple(datasets)}))
     return out
 
 
@@ -87,8 +98,13 @@ def scores(rows: pd.DataFrame, value: str, measure: str, datasets) -> pd.DataFra
     rows = rows[rows["dataset"].isin(datasets)]
     if rows.empty:
         return pd.DataFrame(columns=["strategy", "seed", "score"])
-    g = rows.sort_values("round").groupby(["dataset", "strategy", "seed"], sort=False)[value]
-    per = (g.mean() if measure == "avg" else g.last()).rename("score").reset_index()
+    keys = ["dataset", "strategy", "seed"]
+    if measure == "avg":   # a non-finite round makes the trial's score NaN (left out below), never skipped
+        per = rows.groupby(keys, sort=False)[value].agg(lambda v: v.to_numpy(float).mean())
+    else:                  # the last round's value, as Table 1's "final" (draw_table) takes it
+        last = rows["round"] == rows.groupby(keys)["round"].transform("max")
+        per = rows[last].set_index(keys)[value].astype(float)
+    per = per.rename("score").reset_index()
     per = per[per.groupby(["strategy", "seed"])["dataset"].transform("nunique") == len(set(datasets))]
     out = per.groupby(["strategy", "seed"], sort=False)["score"].mean().reset_index()
     out["score"] *= 100.0
@@ -98,14 +114,16 @@ def scores(rows: pd.DataFrame, value: str, measure: str, datasets) -> pd.DataFra
 def check(claim: Claim, rows: pd.DataFrame, value: str, datasets) -> Verdict:
     """``claim`` measured on the finished ``rows`` of its artifact (column ``value``), judged on
     ``datasets`` (the claim's own if it names them and they were run)."""
+    datasets = tuple(datasets)
     if rows is None or rows.empty or value not in rows:
-        return Verdict(claim, "not measured", "no finished trials of this artifact yet")
+        return Verdict(claim, "not measured", "no finished trials of this artifact yet", datasets=datasets)
     s = scores(rows, value, claim.measure, datasets)
     a = s[s["strategy"] == claim.better].set_index("seed")["score"]
     b = s[s["strategy"] == claim.worse].set_index("seed")["score"]
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]   # a seed with a non-finite score is not a measurement
     common = a.index.intersection(b.index)
     d = (a.loc[common] - b.loc[common]).to_numpy(float)
-    v = Verdict(claim, "not measured", "", n=len(common),
+    v = Verdict(claim, "not measured", "", n=len(common), datasets=datasets,
                 better=stats.mean_std(a) if len(a) else None, worse=stats.mean_std(b) if len(b) else None)
     if len(common) < 2:
         have = f"{len(a)} finished seed(s) of `{claim.better}`, {len(b)} of `{claim.worse}`"
@@ -113,16 +131,26 @@ def check(claim: Claim, rows: pd.DataFrame, value: str, datasets) -> Verdict:
         if len(common) == 1:
             v.diff = (float(d[0]), np.nan, np.nan)
         return v
+    mean, tol = float(d.mean()), TOLERANCE * max(1.0, float(np.abs(d).max()))
+    if np.ptp(d) <= tol:   # every seed differs by the same amount (up to rounding): no spread to test
+        v.diff = (mean, mean, mean)
+        if abs(mean) <= tol:
+            v.verdict, v.reason = "inconclusive at this scale", f"no difference in any of the {len(d)} seeds"
+        else:
+            v.verdict = "agrees" if mean > 0 else "does not agree"
+            v.reason = (f"`{claim.better}` {'above' if mean > 0 else 'below'} `{claim.worse}` by the same "
+                        f"{abs(mean):.2f} points in each of the {len(d)} seeds (no spread, no interval)")
+        return v
     lo, hi = stats.t_interval(d)
-    v.diff = (float(d.mean()), lo, hi)
-    ci = f"95 % CI [{lo:+.2f}, {hi:+.2f}] points over {len(common)} seeds"
+    v.diff = (mean, lo, hi)
+    ci = f"95 % CI [{lo:+.2f}, {hi:+.2f}] points over {len(d)} seeds"
     if lo > 0:
         v.verdict, v.reason = "agrees", f"`{claim.better}` above `{claim.worse}`: {ci}, above 0"
     elif hi < 0:
         v.verdict, v.reason = "does not agree", f"`{claim.better}` below `{claim.worse}`: {ci}, below 0"
     else:
         v.verdict = "inconclusive at this scale"
-        v.reason = (f"{ci} contains 0 (mean {d.mean():+.2f}): the seeds' spread is too wide to tell the sign at "
+        v.reason = (f"{ci} contains 0 (mean {mean:+.2f}): the seeds' spread is too wide to tell the sign at "
                     "this scale")
     return v
 
@@ -135,7 +163,7 @@ def _score(ms) -> str:
 
 def table(verdicts: List[Verdict]):
     """(header, rows) of the claims table, Markdown-ready (the report and the README show the same)."""
-    head = ["claim (paper)", "where", "paper", "measure", "albench: better", "albench: worse",
+    head = ["claim (paper)", "where", "paper", "judged on", "measure", "albench: better", "albench: worse",
             "Δ better − worse, points [95 % CI]", "verdict"]
     rows = []
     for v in verdicts:
@@ -146,6 +174,7 @@ def table(verdicts: List[Verdict]):
             diff = f"{v.diff[0]:+.2f} (1 seed: no interval)"
         else:
             diff = f"{v.diff[0]:+.2f} [{v.diff[1]:+.2f}, {v.diff[2]:+.2f}]"
-        rows.append([f"{c.statement}: `{c.better}` > `{c.worse}`", c.where, c.paper, c.measure,
+        rows.append([f"{c.statement}: `{c.better}` > `{c.worse}`", c.where, c.paper,
+                     ", ".join(f"`{d}`" for d in v.datasets) or "—", c.measure,
                      _score(v.better), _score(v.worse), diff, f"**{v.verdict}**: {v.reason}"])
     return head, rows

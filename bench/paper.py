@@ -551,6 +551,7 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
                           f"or cannot be verified, e.g. {conflicts[0].why}; move them away (or run with --out "
                           "elsewhere)")
     todo = [t for t in trials.values() if t.status != "finished"]
+    n_finished = len(trials) - len(todo)
     if strategies:
         labels = sorted({t.strategy for t in trials.values()})
         unknown = [s for s in strategies if s not in labels]
@@ -566,7 +567,8 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
             load_checked(t.cfg, t.seed)
             checked.add(k)
     print(f"albench paper --profile {prof.name}: {len(arts)} artifact(s) ({', '.join(a.name for a in arts)}), "
-          f"{len(trials)} trial(s), {len(trials) - len(todo)} finished, {len(todo)} to run -> {root}/",
+          f"{len(trials)} trial(s), {n_finished} finished, {len(todo)} to run"
+          + (f" (--strategies {','.join(strategies)})" if strategies else "") + f" -> {root}/",
           file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     if todo:
@@ -576,11 +578,15 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
         print(f"albench paper --profile {prof.name}: {len(todo)} trial(s) run in {seconds / 60:.1f} min "
               f"({executor}, {workers} worker(s))", file=sys.stderr, flush=True)
     return {"profile": prof.name, "root": root, "artifacts": [a.name for a in arts], "trials": len(trials),
-            "ran": len(todo), "skipped": len(trials) - len(todo), "seconds": seconds}
+            "ran": len(todo), "skipped": n_finished, "seconds": seconds}
 
 
-def publish(profile, path: str, only=None, base: str = "results", readme: str = "README.md"):
-    """``bench.report.publish`` for ``profile``'s results: the Markdown twin at ``path`` for committing."""
+def publish(profile, path: str, only=None, base: str = "results", readme: str = None):
+    """``bench.report.publish`` for ``profile``'s results: the Markdown twin at ``path`` for committing;
+    ``readme`` (default: this checkout's README.md, where there is one) gets its claims block refreshed."""
+    if readme is None:
+        readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+        readme = readme if os.path.exists(readme) else None
     prof = load_profile(profile) if isinstance(profile, str) else profile
     root = prof.root(base)
     check_profile_root(prof, root)

@@ -17,7 +17,7 @@ Sections:
   concurrent  total training images/s with K trials running at once in separate processes (on the CPU
               they split the cores)
   executors   wall seconds of a small real grid (4 digits trials) run one after another (--executor
-              local) and by the pool executor (2 workers on a GPU, one per core on the CPU), side by side
+              local) and by the pool executor (2 workers on a GPU, one per core up to 4 on the CPU), side by side
   grid        the Fig. 3(b) grid (cifar10_dom{1,5,10} x seeds 0-2 x random, coreset, bald, vaal, vabal):
               an estimate from the rates measured above plus selects measured at the grid's pool size,
               and a floor, its FLOPs (counted on meta tensors) at --peak-tflops
@@ -406,7 +406,7 @@ def main(argv=None):
             res["concurrent_img_s"][k] = r = concurrent_rate(cfg, k, n_train // (4 if q else 2), device, epochs)
             report(f"{k} concurrent trials, total", r, "img/s")
     if "executors" in sections:
-        workers = 2 if device.type != "cpu" else max(2, os.cpu_count() or 1)
+        workers = 2 if device.type != "cpu" else min(4, max(2, os.cpu_count() or 1))   # 4 trials at most
         g = res["executor_wall_seconds"] = grid_wall_seconds(device, workers, q)
         for k, v in g.items():
             report(f"4 digits trials, {k}", v, "s")

@@ -18,6 +18,7 @@ import json
 import os
 import glob
 import re
+import sys
 from collections import Counter, OrderedDict
 
 import matplotlib
@@ -758,10 +759,12 @@ def _claims(doc, manifest, profile, gathered):
             continue
         art, t = by_name[c.artifact]
         ran = list(dict.fromkeys(d for r in art.runs for d in r.datasets))
+        labels = {s for r in art.runs for s in r.strategies}
         want = [subst.get(d, d) for d in c.datasets] or ran
-        if not set(want) <= set(ran):
-            verdicts.append(claims.Verdict(c, "not measured", "this profile does not run "
-                                           + ", ".join(f"`{d}`" for d in want if d not in ran)))
+        absent = [f"`{d}`" for d in want if d not in ran] + [f"`{x}`" for x in (c.better, c.worse) if x not in labels]
+        if absent:
+            verdicts.append(claims.Verdict(c, "not measured", f"this profile does not run {', '.join(absent)}",
+                                           datasets=tuple(want)))
             continue
         verdicts.append(claims.check(c, t.rows, art.metric, want))
     if not verdicts:
@@ -851,10 +854,12 @@ def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
     return doc
 
 
-def _write_figures(doc, out):
+def _write_figures(doc, out, owned=None):
+    """The report's PNGs into ``out``; a PNG of an earlier report that this one no longer has is removed
+    (``owned``: only those names, e.g. the ones listed when they were written; default: any PNG)."""
     os.makedirs(out, exist_ok=True)
-    for f in os.listdir(out):   # figures of an earlier report that this one no longer has
-        if f.endswith(".png") and f not in doc.figures:
+    for f in os.listdir(out):
+        if f.endswith(".png") and f not in doc.figures and (owned is None or f in owned):
             os.remove(os.path.join(out, f))
     for name, png in doc.figures.items():
         with open(os.path.join(out, name), "wb") as f:
@@ -862,30 +867,47 @@ def _write_figures(doc, out):
 
 
 README_BLOCK = "<!-- albench:claims:{profile} {edge} -->"
+PUBLISHED = ".albench-figures"   # the PNG names a publish wrote into its folder (the only ones it may remove)
 
 
 def publish(profile_name: str, root: str, path: str, readme: str = None, only=None, manifest=None):
-    """The report's Markdown twin at ``path`` (e.g. docs/reproduction-cpu.md) with its figures in the folder
-    of the same name (``docs/reproduction-cpu/``), for committing beside the code; and, if ``readme`` holds
-    the block ``<!-- albench:claims:<profile> start -->`` ... ``end -->``, that block replaced by the claims
-    table, so the README and the published report cannot disagree. Returns the paths written."""
+    """The report's Markdown twin at ``path`` (a .md file, e.g. docs/reproduction-cpu.md) with its figures
+    in the folder of the same name (``docs/reproduction-cpu/``), for committing beside the code; and, if
+    ``readme`` holds the block ``<!-- albench:claims:<profile> start -->`` ... ``end -->`` once, that block
+    replaced by the claims table, so the README and the published report cannot disagree. Returns the
+    paths written; a README without the block is left alone, with a warning."""
+    if not path.endswith(".md"):
+        raise ConfigError(f"--publish {path}: give a Markdown file path ending in .md (its figures go in the "
+                          "folder of the same name without .md)")
+    start, end = (README_BLOCK.format(profile=profile_name, edge=e) for e in ("start", "end"))
+    text = None
+    if readme:
+        if not os.path.exists(readme):
+            raise ConfigError(f"{readme} not found: run from the repository root (or leave the README out)")
+        text = open(readme).read()
+        counts = (text.count(start), text.count(end))
+        if counts != (0, 0) and (counts != (1, 1) or text.index(end) < text.index(start)):
+            raise ConfigError(f"{readme}: the block {start} ... {end} must appear once, start before end "
+                              f"(found {counts[0]} start and {counts[1]} end marker(s))")
     doc = build(profile_name, root, only, manifest)
     stem = os.path.splitext(os.path.basename(path))[0]
     fig_dir = os.path.join(os.path.dirname(path), stem)
-    _write_figures(doc, fig_dir)
+    listing = os.path.join(fig_dir, PUBLISHED)
+    owned = set(open(listing).read().split()) if os.path.exists(listing) else set()
+    _write_figures(doc, fig_dir, owned)
+    with open(listing, "w") as f:
+        f.write("".join(n + "\n" for n in doc.figures))
     with open(path, "w") as f:
         f.write(doc.markdown(figure_dir=stem))
     written = [path] + [os.path.join(fig_dir, n) for n in doc.figures]
-    if readme and os.path.exists(readme):
-        text = open(readme).read()
-        start, end = (README_BLOCK.format(profile=profile_name, edge=e) for e in ("start", "end"))
-        if start in text and end in text:
-            head, rest = text.split(start, 1)
-            tail = rest.split(end, 1)[1]
-            block = claims_markdown(doc)
-            with open(readme, "w") as f:
-                f.write(f"{head}{start}\n{block}{end}{tail}")
-            written.append(readme)
+    if text is not None and start in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1]
+        with open(readme, "w") as f:
+            f.write(f"{head}{start}\n{claims_markdown(doc)}{end}{tail}")
+        written.append(readme)
+    elif text is not None:
+        print(f"albench: {readme} has no block {start} ... {end}: left as it is", file=sys.stderr)
     return written
 
 

@@ -65,7 +65,27 @@ def test_fewer_than_two_seeds_is_not_measured():
     assert v.verdict == "not measured" and v.diff[0] == pytest.approx(20.0) and np.isnan(v.diff[1])
     assert claims.check(CLAIM, pd.DataFrame(), "accuracy", ["d1"]).verdict == "not measured"
     head, body = claims.table([v])
-    assert len(head) == len(body[0]) and "1 seed: no interval" in body[0][6]
+    assert len(head) == len(body[0]) and "1 seed: no interval" in body[0][head.index("Δ better − worse, points [95 % CI]")]
+    assert body[0][head.index("judged on")] == "`d1`"
+
+
+def test_non_finite_scores_are_left_out_and_final_is_the_last_round():
+    df = rows({"random": [[0.5, 0.5], [0.6, 0.6], [0.55, 0.55]], "vabal": [[0.6, 0.6], [0.7, 0.7], [0.6, 0.65]]},)
+    df = df.rename(columns={"accuracy": "val_accuracy"})
+    df.loc[(df["strategy"] == "vabal") & (df["seed"] == 2) & (df["round"] == 1), "val_accuracy"] = np.nan
+    avg = claims.check(CLAIM, df, "val_accuracy", ["d1"])
+    assert avg.n == 2 and avg.diff[0] == pytest.approx(10.0)       # seed 2's NaN trial is not a measurement
+    final = claims.check(claims.Claim(**{**CLAIM.__dict__, "measure": "final"}), df, "val_accuracy", ["d1"])
+    assert final.n == 2                                             # never round 0 standing in for the last
+
+
+def test_equal_differences_in_every_seed():
+    same = rows({"random": [[0.5], [0.6], [0.55]], "vabal": [[0.5], [0.6], [0.55]]})
+    v = claims.check(CLAIM, same, "accuracy", ["d1"])
+    assert v.verdict == "inconclusive at this scale" and "no difference" in v.reason
+    shifted = rows({"random": [[0.5], [0.6], [0.55]], "vabal": [[0.52], [0.62], [0.57]]})
+    v = claims.check(CLAIM, shifted, "accuracy", ["d1"])
+    assert v.verdict == "agrees" and "same 2.00 points in each of the 3 seeds" in v.reason
 
 
 def test_manifest_claims_load_and_bad_ones_are_refused():
@@ -73,7 +93,9 @@ def test_manifest_claims_load_and_bad_ones_are_refused():
     loaded = claims.load_claims(m)
     assert {c.artifact for c in loaded} >= {"fig3b", "table1"}
     for bad, msg in (({"measure": "median"}, "measure"), ({"worse": "badge"}, "not among"),
-                     ({"artifact": "fig99"}, "unknown artifact"), ({"colour": 1}, "unknown field")):
+                     ({"artifact": "fig99"}, "unknown artifact"), ({"colour": 1}, "unknown field"),
+                     ({"worse": "vabal"}, "both"), ({"datasets": "cifar10_dom1"}, "must be a list"),
+                     ({"datasets": ["cifar10_dom2"]}, "must be a list"), ({"artifact": ["fig3b"]}, "unknown artifact")):
         m2 = copy.deepcopy(m)
         m2["claims"][0].update(bad)
         with pytest.raises(ConfigError, match=msg):

@@ -422,7 +422,10 @@ def test_publish_writes_the_twin_and_the_readme_block(tree, tmp_path):
     readme.write_text("intro\n<!-- albench:claims:smoke start -->\nold table\n<!-- albench:claims:smoke end -->\ntail\n")
     path = tmp_path / "docs" / "reproduction-smoke.md"
     path.parent.mkdir()
+    (path.parent / "reproduction-smoke").mkdir()
+    (path.parent / "reproduction-smoke" / "mine.png").write_bytes(b"not the report's")   # never removed
     written = publish("smoke", root, str(path), str(readme), manifest=MANIFEST)
+    assert (path.parent / "reproduction-smoke" / "mine.png").exists()
     text = path.read_text()
     links = re.findall(r"\]\((reproduction-smoke/[^)]+\.png)\)", text)
     assert links and all((path.parent / link).is_file() for link in links)
@@ -433,3 +436,20 @@ def test_publish_writes_the_twin_and_the_readme_block(tree, tmp_path):
     start = new.index("start -->\n") + len("start -->\n")
     block = new[start:new.index("<!-- albench:claims:smoke end")]
     assert block.startswith("| claim (paper) |") and block in text and "Tally:" in block
+
+
+def test_publish_refuses_bad_paths_and_markers(tree, tmp_path):
+    from bench.errors import ConfigError
+    from bench.report import publish
+
+    root = tree[0]
+    with pytest.raises(ConfigError, match="ending in .md"):
+        publish("smoke", root, str(tmp_path / "report"), manifest=MANIFEST)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- albench:claims:smoke end -->\n<!-- albench:claims:smoke start -->\n")
+    with pytest.raises(ConfigError, match="must appear once, start before end"):
+        publish("smoke", root, str(tmp_path / "r.md"), str(readme), manifest=MANIFEST)
+    assert not (tmp_path / "r.md").exists()   # refused before anything is written
+    readme.write_text("no block here\n")
+    assert str(readme) not in publish("smoke", root, str(tmp_path / "r.md"), str(readme), manifest=MANIFEST)
+    assert readme.read_text() == "no block here\n"
