@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+import pandas as pd
 
 from bench import __version__
 from bench.errors import AlbenchError, ConfigError, DataError, ResultsCorruptError
@@ -68,10 +69,14 @@ class TrialPlan:
     train_images_left: int = 0       # the rounds not yet done
     seconds: Optional[float] = None  # estimated, whole trial (None: not measured)
     seconds_left: Optional[float] = None
+    recorded_seconds: float = 0.0    # what its recorded rounds took (their timing columns), as run here
 
     @property
     def key(self):
         return (self.group, self.dataset, self.strategy, self.seed)
+
+
+TIMING_COLUMNS = ("train_seconds", "scoring_train_seconds", "select_seconds", "eval_seconds")
 
 
 def selected_artifacts(profile: Profile, only=None, default_core=False) -> List[Artifact]:
@@ -145,6 +150,8 @@ def fill_status(trials: Dict[tuple, TrialPlan]):
         df = tables[t.cfg.out]
         mine = df[(df["dataset"] == t.dataset) & (df["strategy"] == t.strategy) & (df["seed"] == t.seed)]
         if len(mine):
+            timing = [c for c in TIMING_COLUMNS if c in mine]
+            t.recorded_seconds = float(mine[timing].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy().sum())
             t.rounds_done = int(mine["round"].max()) + 1
             t.status = "finished" if bool(mine["finished"].all()) and t.rounds_done == t.cfg.rounds + 1 \
                 else "partial"
@@ -475,7 +482,30 @@ def format_plan(p: Plan, prof: Profile, infos) -> str:
     if p.measured:
         lines.append("est. = the measured speeds above x each trial's rounds (training, evaluation, select) + loading "
                      "its dataset, one trial at a time on this device; not counted: start-up, concurrent trials")
+        lines += recorded_lines(p)
     return "\n".join(lines)
+
+
+def recorded_lines(p: Plan) -> List[str]:
+    """The estimate checked against what the finished trials here took (the sum of their rounds' timing
+    columns, as they ran: alone or beside others), per strategy, and what is left at that ratio."""
+    done = [t for t in p.trials.values() if t.status == "finished" and t.seconds and t.recorded_seconds > 0]
+    if not done:
+        return []
+    lines = ["recorded: the finished trials here, as they ran (timing columns of their rounds) vs estimated:"]
+    by = {}
+    for t in done:
+        by.setdefault(t.strategy, []).append(t)
+    for label, ts in by.items():
+        rec, est = sum(t.recorded_seconds for t in ts), sum(t.seconds for t in ts)
+        lines.append(f"  {label}: {len(ts)} trial(s), {human(rec / len(ts))} each recorded vs {human(est / len(ts))} "
+                     f"estimated (x{rec / est:.2f})")
+    ratio = sum(t.recorded_seconds for t in done) / sum(t.seconds for t in done)
+    if p.total["seconds_left"] is not None:
+        lines.append(f"  at the recorded/estimated ratio x{ratio:.2f} of these {len(done)} trial(s), what is left "
+                     f"would take {human(ratio * p.total['seconds_left'])} one trial at a time (core: "
+                     f"{human(ratio * p.core['seconds_left'])}); concurrent workers divide it at best by their number")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------- profile.json

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from bench import gpu_check, paper
@@ -104,6 +105,13 @@ def test_run_smoke_artifact_then_nothing_left(tmp_path):
     assert again["ran"] == 0 and again["skipped"] == 10
     p = paper.plan("smoke", only=["fig3e", "fig3f"], base=base, measure=False, quiet=True)
     assert p.total["finished"] == 10 and p.total["train_images_left"] == 0   # fig3e and fig3f share digits
+    # the estimate beside what the finished trials recorded (their rounds' timing columns), per strategy
+    p = paper.plan("smoke", only=["fig3e"], base=base, measure=CannedMeter("cpu"), quiet=True)
+    t = p.trials[("main", "digits", "random", 0)]
+    rows = pd.read_csv(os.path.join(root, "main", "digits", "random", "seed0", "rounds.csv"))
+    want = rows[["train_seconds", "select_seconds", "eval_seconds"]].fillna(0).to_numpy().sum()
+    assert t.recorded_seconds == pytest.approx(want) and t.recorded_seconds > 0
+    assert "recorded: the finished trials here" in p.text and "  random: 2 trial(s)" in p.text
 
     # profiles never mix: cpu's root is its own, and a folder holding smoke's profile.json is refused to cpu
     cpu = paper.plan("cpu", only=["table1"], base=base, measure=False, quiet=True)
