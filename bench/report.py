@@ -424,8 +424,8 @@ def draw_mean_curve(doc, art, t, ctx):
         doc.p("No (strategy, seed) is finished on every dataset of the mean: nothing to draw.")
         return
     fig, ax = plt.subplots(figsize=(6, 4))
-    _draw_curves(ax, curve, order, ref, f"mean of {len(datasets)} datasets\n{_spread_note(curve)}", _unit(art),
-                 ctx.styles)
+    what = f"mean of {len(datasets)} datasets" if len(datasets) > 1 else datasets[0]
+    _draw_curves(ax, curve, order, ref, f"{what}\n{_spread_note(curve)}", _unit(art), ctx.styles)
     ax.legend(fontsize="small")
     doc.figure(ctx.fig_name(art), fig, f"{art.title}: per seed the mean over {', '.join(datasets)}, then mean ± "
                "std over seeds (dashed: reads true labels).")
