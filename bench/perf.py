@@ -423,7 +423,7 @@ def main(argv=None):
         report(f"  estimated wall time on this {device.type}", g["estimate_minutes"], "min")
         for k, v in g["floor_seconds"].items():
             report(f"  FLOP floor at {a.peak_tflops:.0f} TFLOP/s: {k}", v, "s")
-        report(f"  FLOP floor, whole grid", g["floor_minutes"], "min")
+        report("  FLOP floor, whole grid", g["floor_minutes"], "min")
     os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
     with open(a.json, "w") as f:
         json.dump(res, f, indent=2)

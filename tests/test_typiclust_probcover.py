@@ -39,7 +39,7 @@ def brute_typicality(f, knn):
 
 def test_typiclust_visits_the_largest_least_labelled_clusters_and_takes_the_most_typical():
     rng = np.random.default_rng(0)
-    sizes, n_labelled = [10, 8, 7, 4, 6], [2, 0, 0, 0, 0]  # cluster 3 (4 points) is too small
+    sizes = [10, 8, 7, 4, 6]  # cluster 3 (4 points) is too small; 2 points of cluster 0 are labelled below
     clusters = np.repeat(np.arange(5), sizes)
     feats = rng.normal(size=(len(clusters), 2)) + 20 * clusters[:, None]
     labelled = np.zeros(len(clusters), bool)
