@@ -29,7 +29,8 @@ from bench.errors import ConfigError
 
 MEASURES = ("avg", "final")
 TOLERANCE = 1e-9   # differences (in points) equal up to this, relative to their size, count as equal
-FIELDS = {"artifact", "statement", "where", "paper", "better", "worse", "measure", "datasets"}
+FIELDS = {"artifact", "statement", "where", "paper", "better", "worse", "measure", "datasets", "metric"}
+METRICS = ("rare_share",)   # besides the artifact's own metric: the share of non-dominant classes labelled
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Claim:
     worse: str              # ... than this one
     measure: str = "avg"    # avg (mean over rounds) | final (last round)
     datasets: tuple = ()    # the artifact's datasets to judge on (default: all it ran)
+    metric: str = ""        # '' = the artifact's metric; rare_share = the share of non-dominant classes labelled
 
 
 @dataclass
@@ -86,6 +88,9 @@ def load_claims(manifest: dict) -> List[Claim]:
         if not isinstance(datasets, list) or not set(datasets) <= set(known):
             raise ConfigError(f"manifest {where}: datasets must be a list of {c['artifact']}'s datasets "
                               f"({', '.join(known)}), got {datasets!r}")
+        if c.get("metric", "") not in ("",) + METRICS:
+            raise ConfigError(f"manifest {where}: metric must be one of {', '.join(METRICS)} (or left out for the "
+                              f"artifact's own), got {c['metric']!r}")
         if c.get("measure", "avg") not in MEASURES:
             raise ConfigError(f"manifest {where}: measure must be one of {', '.join(MEASURES)}, got {c['measure']!r}")
         out.append(Claim(**{**c, "datasets": tuple(datasets)}))
@@ -175,6 +180,6 @@ def table(verdicts: List[Verdict]):
         else:
             diff = f"{v.diff[0]:+.2f} [{v.diff[1]:+.2f}, {v.diff[2]:+.2f}]"
         rows.append([f"{c.statement}: `{c.better}` > `{c.worse}`", c.where, c.paper,
-                     ", ".join(f"`{d}`" for d in v.datasets) or "—", c.measure,
+                     ", ".join(f"`{d}`" for d in v.datasets) or "—", c.measure + (f" ({c.metric})" if c.metric else ""),
                      _score(v.better), _score(v.worse), diff, f"**{v.verdict}**: {v.reason}"])
     return head, rows

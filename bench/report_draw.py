@@ -417,8 +417,10 @@ def _dominant(spec):
     return tuple(p.value) if p.kind == "dom" else None
 
 
-def draw_rare_share(doc, art, t, ctx):
-    rows, order, ref = t.rows, list(art.runs[0].strategies), _refs(t.rows)
+def rare_shares(art, t):
+    """Per dominant dataset of ``art`` with results: (its rows with ``value`` = the share of every class but
+    the dominant one(s) in the labelled pool, the dominant class names); and notes on datasets left out."""
+    rows = t.rows
     datasets = [d for d in dict.fromkeys(d for r in art.runs for d in r.datasets) if (rows["dataset"] == d).any()]
     shares, notes = {}, []
     for d in datasets:
@@ -434,6 +436,12 @@ def draw_rare_share(doc, art, t, ctx):
             continue
         shares[d] = (sub.assign(value=1 - sub[cols].sum(axis=1) / sub["n_labelled"]),
                      ", ".join(classes[i] for i in dom))
+    return shares, notes
+
+
+def draw_rare_share(doc, art, t, ctx):
+    order, ref = list(art.runs[0].strategies), _refs(t.rows)
+    shares, notes = rare_shares(art, t)
     if notes:
         doc.p("Not drawn: " + "; ".join(notes) + ".")
     if not shares:

@@ -95,7 +95,8 @@ def test_manifest_claims_load_and_bad_ones_are_refused():
     for bad, msg in (({"measure": "median"}, "measure"), ({"worse": "badge"}, "not among"),
                      ({"artifact": "fig99"}, "unknown artifact"), ({"colour": 1}, "unknown field"),
                      ({"worse": "vabal"}, "both"), ({"datasets": "cifar10_dom1"}, "must be a list"),
-                     ({"datasets": ["cifar10_dom2"]}, "must be a list"), ({"artifact": ["fig3b"]}, "unknown artifact")):
+                     ({"datasets": ["cifar10_dom2"]}, "must be a list"), ({"artifact": ["fig3b"]}, "unknown artifact"),
+                     ({"metric": "entropy"}, "metric must be")):
         m2 = copy.deepcopy(m)
         m2["claims"][0].update(bad)
         with pytest.raises(ConfigError, match=msg):

@@ -453,3 +453,27 @@ def test_publish_refuses_bad_paths_and_markers(tree, tmp_path):
     readme.write_text("no block here\n")
     assert str(readme) not in publish("smoke", root, str(tmp_path / "r.md"), str(readme), manifest=MANIFEST)
     assert readme.read_text() == "no block here\n"
+
+
+def test_rare_share_claim_recomputed_from_the_class_counts(tree):
+    from bench.report_draw import _dominant
+
+    root, _, md_path = tree
+    md = open(md_path).read()
+    start = md.index("## The paper's claims")
+    rows = tables(md[start:md.find("\n## ", start + 1)])[0]
+    row = next(r for r in rows if r["where"] == "Supp. A.2, Fig. 7" and "`vabal` > `random`" in r["claim (paper)"])
+    assert row["measure"] == "final (rare_share)"
+    df = finished_rows(root, "main")
+    per = {}
+    for d in ("digits_dom1", "digits_dom5", "digits_dom10"):
+        classes = json.load(open(os.path.join(trial_dir(os.path.join(root, "main"), d, "random", 0),
+                                              "config.json")))["classes"]
+        cols = [f"count_{classes[i]}" for i in _dominant(d)]
+        g = df[df["dataset"] == d]
+        last = g[g["round"] == g["round"].max()]
+        for (s, k), r in last.groupby(["strategy", "seed"]):
+            per.setdefault((s, k), []).append(100 * (1 - r[cols].sum(axis=1).iloc[0] / r["n_labelled"].iloc[0]))
+    score = {key: np.mean(v) for key, v in per.items() if len(v) == 3}
+    d = [score[("vabal", k)] - score[("random", k)] for k in (0, 1) if ("vabal", k) in score and ("random", k) in score]
+    assert num(row["Δ better − worse, points [95 % CI]"]) == pytest.approx(round(float(np.mean(d)), 2), abs=1e-9)
