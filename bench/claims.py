@@ -28,6 +28,7 @@ from bench import stats
 from bench.errors import ConfigError
 
 MEASURES = ("avg", "final")
+VERDICTS = ("agrees", "does not agree", "inconclusive at this scale", "not measured")
 TOLERANCE = 1e-9   # differences (in points) equal up to this, relative to their size, count as equal
 FIELDS = {"artifact", "statement", "where", "paper", "better", "worse", "measure", "datasets", "metric"}
 METRICS = ("rare_share",)   # besides the artifact's own metric: the share of non-dominant classes labelled
@@ -166,10 +167,15 @@ def _score(ms) -> str:
     return f"{ms[0]:.2f}" + (f" ± {ms[1]:.2f}" if ms[2] > 1 else "") + f" ({ms[2]} seed{'s' if ms[2] > 1 else ''})"
 
 
-def table(verdicts: List[Verdict]):
-    """(header, rows) of the claims table, Markdown-ready (the report and the README show the same)."""
-    head = ["claim (paper)", "where", "paper", "judged on", "measure", "albench: better", "albench: worse",
-            "Δ better − worse, points [95 % CI]", "verdict"]
+def table(verdicts: List[Verdict], compact: bool = False):
+    """(header, rows) of the claims table, Markdown-ready: the report's full one, or (``compact``) the
+    README's: the comparison, where, judged on, the paper's number, albench's Δ and the verdict alone."""
+    if compact:
+        head = ["claim: better > worse", "where", "judged on, measure", "paper", "albench Δ, points [95 % CI]",
+                "verdict"]
+    else:
+        head = ["claim (paper)", "where", "paper", "judged on", "measure", "albench: better", "albench: worse",
+                "Δ better − worse, points [95 % CI]", "verdict"]
     rows = []
     for v in verdicts:
         c = v.claim
@@ -179,7 +185,20 @@ def table(verdicts: List[Verdict]):
             diff = f"{v.diff[0]:+.2f} (1 seed: no interval)"
         else:
             diff = f"{v.diff[0]:+.2f} [{v.diff[1]:+.2f}, {v.diff[2]:+.2f}]"
-        rows.append([f"{c.statement}: `{c.better}` > `{c.worse}`", c.where, c.paper,
-                     ", ".join(f"`{d}`" for d in v.datasets) or "—", c.measure + (f" ({c.metric})" if c.metric else ""),
-                     _score(v.better), _score(v.worse), diff, f"**{v.verdict}**: {v.reason}"])
+        on = ", ".join(f"`{d}`" for d in v.datasets) or "—"
+        measure = c.measure + (f" ({c.metric})" if c.metric else "")
+        if compact:
+            seeds = f" ({v.n} seeds)" if v.n > 1 else ""
+            note = " (not run by this profile)" if v.reason.startswith("this profile does not run") else ""
+            rows.append([f"`{c.better}` > `{c.worse}`", c.where, f"{on}, {measure}", c.paper, diff + seeds,
+                         f"**{v.verdict}**{note}"])
+        else:
+            rows.append([f"{c.statement}: `{c.better}` > `{c.worse}`", c.where, c.paper, on, measure,
+                         _score(v.better), _score(v.worse), diff, f"**{v.verdict}**: {v.reason}"])
     return head, rows
+
+
+def tally(verdicts: List[Verdict]) -> str:
+    """One line: how many claims got each verdict."""
+    n = {k: sum(v.verdict == k for v in verdicts) for k in VERDICTS}
+    return "Tally: " + ", ".join(f"{k} {n[k]}" for k in VERDICTS if n[k]) + f" (of {len(verdicts)})."

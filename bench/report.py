@@ -148,10 +148,8 @@ def _claims(doc, manifest, profile, gathered):
           "reference" + (", not as a target (this profile departs from the paper's protocol)."
                          if profile.departures else "."))
     doc.table(*claims.table(verdicts))
-    tally = Counter(v.verdict for v in verdicts)
-    doc.p("Tally: " + ", ".join(f"{k} {tally[k]}" for k in ("agrees", "does not agree",
-                                                           "inconclusive at this scale", "not measured")
-                                if tally[k]) + f" (of {len(verdicts)}).")
+    doc.p(claims.tally(verdicts))
+    doc.claims = verdicts
 
 
 def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
@@ -282,14 +280,15 @@ def publish(profile_name: str, root: str, path: str, readme: str = None, only=No
 
 
 def claims_markdown(doc) -> str:
-    """The claims table of ``doc`` (and its tally line) as Markdown; '' if the report has none."""
-    blocks = doc.blocks
-    for i, b in enumerate(blocks):
-        if b[0] == "h" and b[2] == CLAIMS_HEADING:
-            sub = Doc()
-            sub.blocks = blocks[i + 2:i + 4]   # after the rule's paragraph: the table and the tally
-            return sub.markdown()
-    return ""
+    """The claims of ``doc`` as a short Markdown table for the README (the full one is in the report) and
+    the tally line; '' if the report has none."""
+    verdicts = doc.claims
+    if not verdicts:
+        return ""
+    sub = Doc()
+    sub.table(*claims.table(verdicts, compact=True))
+    sub.p(claims.tally(verdicts))
+    return sub.markdown()
 
 
 def write_report(profile_name: str, root: str = None, only=None, base: str = None, manifest=None):

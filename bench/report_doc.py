@@ -18,6 +18,7 @@ class Doc:
 
     def __init__(self):
         self.blocks, self.figures = [], OrderedDict()   # figures: file name -> PNG bytes
+        self.claims = []   # the paper's claims judged in this document (bench.claims.Verdict), if any
 
     def h(self, level, text):
         self.blocks.append(("h", level, text))

@@ -435,7 +435,14 @@ def test_publish_writes_the_twin_and_the_readme_block(tree, tmp_path):
     assert "old table" not in new and str(readme) in written
     start = new.index("start -->\n") + len("start -->\n")
     block = new[start:new.index("<!-- albench:claims:smoke end")]
-    assert block.startswith("| claim (paper) |") and block in text and "Tally:" in block
+    assert block.startswith("| claim: better > worse |")
+    full, short = tables(text[text.index("## The paper's claims"):])[0], tables(block)[0]
+    assert len(short) == len(full) > 0   # the README's short table: the same claims, Δ and verdicts
+    for f, r in zip(full, short):
+        assert r["albench Δ, points [95 % CI]"].startswith(f["Δ better − worse, points [95 % CI]"])
+        assert f["verdict"].startswith(r["verdict"]) and r["claim: better > worse"] in f["claim (paper)"]
+    tally = [line for line in text.splitlines() if line.startswith("Tally: ")]
+    assert len(tally) == 1 and tally[0] in block
 
 
 def test_publish_refuses_bad_paths_and_markers(tree, tmp_path):
