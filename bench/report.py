@@ -59,7 +59,7 @@ def _status(doc, t: Trials):
         doc.items(_missing_lines(t))
     if t.partial:
         doc.p(f"Partial ({_n(len(t.partial), 'trial')}, listed only, never averaged; rerun to finish them):")
-        doc.items(f"{_trial_name(k)}: round {r} of {p}" for k, r, p in t.partial)
+        doc.items(f"{_trial_name(k)}: rounds 0-{r} of 0-{p} done" for k, r, p in t.partial)
     if t.other:
         doc.p(f"Made under another configuration than this profile's ({_n(len(t.other), 'trial')}, not used):")
         doc.items(f"{_trial_name(k)}: {why}" for k, why in t.other)
@@ -80,7 +80,7 @@ def _provenance(doc, configs):
         for k, val in vals.items():
             fields.setdefault(k, Counter())[val] += 1
     fields = OrderedDict((k, c) for k, c in fields.items() if set(c) != {"None"})
-    doc.p(f"Provenance, from the `config.json` of the {len(configs)} trials read (value: trials):")
+    doc.p(f"Provenance, from the `config.json` of the {len(configs)} distinct finished trials used (value: trials):")
     doc.table(["item", "value (trials)"],
               [[k, "; ".join(f"{v} ({n})" for v, n in sorted(c.items()))] for k, c in fields.items()])
     sources = Counter()
@@ -144,7 +144,9 @@ def _claims(doc, manifest, profile, gathered):
           "rounds (avg) or its last round (final), in %, averaged over the artifact's datasets; the difference "
           "is paired by seed with a Student-t 95 % interval. Verdict: *agrees* when the interval lies above 0, "
           "*does not agree* when below 0, *inconclusive at this scale* when it contains 0, *not measured* "
-          "with fewer than 2 paired seeds. Only the sign is judged: the paper's numbers are shown for "
+          "with fewer than 2 paired seeds. A verdict concerns its one comparison on the datasets it was judged "
+          "on: where the paper's statement covers several methods or datasets, it agrees with the paper only "
+          "when every row of that statement does. Only the sign is judged: the paper's numbers are shown for "
           "reference" + (", not as a target (this profile departs from the paper's protocol)."
                          if profile.departures else "."))
     doc.table(*claims.table(verdicts))
@@ -175,11 +177,18 @@ def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
           "Departures from the paper's protocol: none.")
     doc.items(profile.departures)
     doc.h(2, "Caveats")
-    doc.items(CAVEATS + [f"This profile departs from the paper's protocol in {_n(len(profile.departures), 'way')} "
-                         "(listed above): its numbers are not the paper's experiment."
-                         if profile.departures else "This profile runs the paper's protocol unchanged."])
+    doc.p("Of this profile's results:")
+    doc.items([f"This profile departs from the paper's protocol in {_n(len(profile.departures), 'way')} (listed "
+               "above): its numbers are not the paper's experiment." if profile.departures else
+               "This profile runs the paper's protocol unchanged."] + list(profile.raw.get("caveats") or []))
+    doc.p("Of the data and machines (general):")
+    doc.items(CAVEATS)
     doc.h(2, "Provenance")
-    _provenance(doc, [c for _, t in gathered for c in t.configs.values() if c])
+    used = {}   # the finished trials used, each once (an artifact drawn from another's runs shares them)
+    for _, t in gathered:
+        skip = {k for k, *_ in t.partial} | {k for k, _ in t.other}
+        used.update({k: c for k, c in t.configs.items() if c and k not in skip})
+    _provenance(doc, list(used.values()))
     if tree.unreadable:
         doc.h(2, "Unreadable results (left out)")
         doc.p("These trial folders hold a `rounds.csv` that could not be read as a results table (or an empty "

@@ -250,6 +250,7 @@ def _diff_cell(d) -> str:
 def wtl_section(doc, cells, order, ref):
     """The pairwise win/tie/loss matrix over (dataset, round) cells."""
     order = [s for s in order if s in set(cells["strategy"])]
+    cells = cells[cells["round"] > 0]   # round 0: every strategy has the same initial pool, a tie by construction
     wins, tested = stats.win_tie_loss(cells, "value", cell=("dataset", "round"), order=order)
     if int(tested.to_numpy().sum()) == 0:
         doc.p("Win/tie/loss matrix: not available (no (dataset, round) cell has 2 or more seeds of both "
@@ -262,14 +263,20 @@ def wtl_section(doc, cells, order, ref):
                                         f"{wins.loc[a, b]}/{tested.loc[a, b] - wins.loc[a, b] - wins.loc[b, a]}"
                                         f"/{wins.loc[b, a]}" for b in order] + [f"{w}/{tt - w - ll}/{ll}"])
     n_cells = cells.groupby(["dataset", "round"]).ngroups
-    doc.p(f"Pairwise win/tie/loss over {n_cells} (dataset, round) cells: row A vs column B, A wins a cell when "
+    doc.p(f"Pairwise win/tie/loss over {n_cells} (dataset, round) cells after round 0 (where every strategy has "
+          "the same initial pool): row A vs column B, A wins a cell when "
           "its mean is higher and a paired two-sided t-test over seeds rejects equality at 0.05 (as BADGE's "
           "paper summarises benchmarks, without its 1/L weighting); cells with fewer than 2 common seeds are "
-          "not counted. Entries are wins/ties/losses of the row.")
+          "not counted. Entries are wins/ties/losses of the row; with 3 seeds a single round's test has little "
+          "power, so ties dominate where the curves' paired differences above are still positive.")
     doc.table(["A \\ B"] + order + ["total"], rows)
 
 
 # ---------------------------------------------------------------------------------------------- draw kinds
+def _dashed(ref) -> str:
+    return " (dashed: reads true labels)" if any(ref.values()) else ""
+
+
 def _refs(rows):
     if rows.empty:
         return {}
@@ -293,8 +300,8 @@ def draw_curve(doc, art, t, ctx):
         curves[d], _ = per_seed_curve(rows, [d], _value(art))
         _draw_curves(ax, curves[d], order, ref, f"{d}\n{_spread_note(curves[d])}", _unit(art), ctx.styles)
     _legend(fig, axes)
-    doc.figure(ctx.fig_name(art), fig, f"{art.title}: {_unit(art)} vs labels, mean ± std over seeds "
-               "(dashed: reads true labels).")
+    doc.figure(ctx.fig_name(art), fig, f"{art.title}: {_unit(art)} vs labels, mean ± std over seeds"
+               + _dashed(ref) + ".")
     for d in datasets:
         doc.h(3, f"`{d}`")
         curve_stats(doc, curves[d], order, ref, ctx.baseline, _unit(art))
@@ -316,7 +323,7 @@ def draw_mean_curve(doc, art, t, ctx):
     _draw_curves(ax, curve, order, ref, f"{what}\n{_spread_note(curve)}", _unit(art), ctx.styles)
     ax.legend(fontsize="small")
     doc.figure(ctx.fig_name(art), fig, f"{art.title}: per seed the mean over {', '.join(datasets)}, then mean ± "
-               "std over seeds (dashed: reads true labels).")
+               "std over seeds" + _dashed(ref) + ".")
     curve_stats(doc, curve, order, ref, ctx.baseline, _unit(art))
     wtl_section(doc, rows.rename(columns={_value(art): "value"}), order, ref)
 
