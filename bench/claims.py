@@ -31,7 +31,8 @@ MEASURES = ("avg", "final")
 VERDICTS = ("agrees", "does not agree", "inconclusive at this scale", "not measured")
 TOLERANCE = 1e-9   # differences (in points) equal up to this, relative to their size, count as equal
 FIELDS = {"artifact", "statement", "where", "paper", "better", "worse", "measure", "datasets", "metric"}
-METRICS = ("rare_share",)   # besides the artifact's own metric: the share of non-dominant classes labelled
+# besides the artifact's own metric: a recorded column, or rare_share (the share of non-dominant classes labelled)
+METRICS = ("accuracy", "balanced_accuracy", "val_accuracy", "val_balanced_accuracy", "rare_share")
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Claim:
     worse: str              # ... than this one
     measure: str = "avg"    # avg (mean over rounds) | final (last round)
     datasets: tuple = ()    # the artifact's datasets to judge on (default: all it ran)
-    metric: str = ""        # '' = the artifact's metric; rare_share = the share of non-dominant classes labelled
+    metric: str = ""        # '' = the artifact's metric; else one of METRICS
 
 
 @dataclass
@@ -121,8 +122,10 @@ def check(claim: Claim, rows: pd.DataFrame, value: str, datasets) -> Verdict:
     """``claim`` measured on the finished ``rows`` of its artifact (column ``value``), judged on
     ``datasets`` (the claim's own if it names them and they were run)."""
     datasets = tuple(datasets)
-    if rows is None or rows.empty or value not in rows:
+    if rows is None or rows.empty:
         return Verdict(claim, "not measured", "no finished trials of this artifact yet", datasets=datasets)
+    if value not in rows or rows[value].isna().all():
+        return Verdict(claim, "not measured", f"`{value}` is not recorded in these trials", datasets=datasets)
     s = scores(rows, value, claim.measure, datasets)
     a = s[s["strategy"] == claim.better].set_index("seed")["score"]
     b = s[s["strategy"] == claim.worse].set_index("seed")["score"]

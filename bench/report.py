@@ -136,7 +136,7 @@ def _claims(doc, manifest, profile, gathered):
                 if shares else None
             verdicts.append(claims.check(c, rows, "rare_share", want))
         else:
-            verdicts.append(claims.check(c, t.rows, art.metric, want))
+            verdicts.append(claims.check(c, t.rows, c.metric or art.metric, want))
     if not verdicts:
         return
     doc.h(2, CLAIMS_HEADING)
