@@ -141,7 +141,8 @@ def _claims(doc, manifest, profile, gathered):
         return
     doc.h(2, CLAIMS_HEADING)
     doc.p("Each claim is a comparison the paper makes; albench's score per seed is the metric's mean over all "
-          "rounds (avg) or its last round (final), in %, averaged over the artifact's datasets; the difference "
+          "rounds (avg) or its last round (final), in %, averaged over the artifact's datasets (shown as mean ± "
+          "sample std over seeds); the difference "
           "is paired by seed with a Student-t 95 % interval. Verdict: *agrees* when the interval lies above 0, "
           "*does not agree* when below 0, *inconclusive at this scale* when it contains 0, *not measured* "
           "with fewer than 2 paired seeds. A verdict concerns its one comparison on the datasets it was judged "
