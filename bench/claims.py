@@ -29,7 +29,6 @@ from bench.errors import ConfigError
 
 MEASURES = ("avg", "final")
 VERDICTS = ("agrees", "does not agree", "inconclusive at this scale", "not measured")
-TOLERANCE = 1e-9   # differences (in points) equal up to this, relative to their size, count as equal
 FIELDS = {"artifact", "statement", "where", "paper", "better", "worse", "measure", "datasets", "metric"}
 # besides the artifact's own metric: a recorded column, or rare_share (the share of non-dominant classes labelled)
 METRICS = ("accuracy", "balanced_accuracy", "val_accuracy", "val_balanced_accuracy", "rare_share")
@@ -140,10 +139,10 @@ def check(claim: Claim, rows: pd.DataFrame, value: str, datasets) -> Verdict:
         if len(common) == 1:
             v.diff = (float(d[0]), np.nan, np.nan)
         return v
-    mean, tol = float(d.mean()), TOLERANCE * max(1.0, float(np.abs(d).max()))
-    if np.ptp(d) <= tol:   # every seed differs by the same amount (up to rounding): no spread to test
+    mean = float(d.mean())
+    if stats.all_equal(d):   # every seed differs by the same amount (up to rounding): no spread to test
         v.diff = (mean, mean, mean)
-        if abs(mean) <= tol:
+        if stats.all_equal(np.append(d, 0.0)):
             v.verdict, v.reason = "inconclusive at this scale", f"no difference in any of the {len(d)} seeds"
         else:
             v.verdict = "agrees" if mean > 0 else "does not agree"

@@ -226,7 +226,7 @@ def grid_wall_seconds(device, workers, quick):
     """Wall seconds of one small real grid (digits, random and entropy, seeds 0-1: 4 trials of the
     ``make bench`` preset; 2 epochs and one round with --quick) run by the local executor (one trial after another,
     all cores each) and by the pool executor with ``workers`` processes (the cores split between them).
-    Each executor writes its own temporary results folder; both give the same results."""
+    Each executor writes its own temporary results folder."""
     import tempfile
 
     from bench.grid import expand, run_grid

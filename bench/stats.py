@@ -45,9 +45,16 @@ def paired_t_test(a, b) -> Optional[float]:
     d = d[np.isfinite(d)]
     if len(d) < 2:
         return None
-    if np.ptp(d) <= 1e-12 * max(1.0, float(np.abs(d).max())):   # equal up to rounding: scipy would warn of
-        return 1.0 if np.all(np.abs(d) <= 1e-12) else 0.0          # precision loss and return a noisy p
+    if all_equal(d):   # scipy would warn of precision loss and return a noisy p
+        return 1.0 if all_equal(np.append(d, 0.0)) else 0.0
     return float(st.ttest_rel(d, np.zeros_like(d)).pvalue)
+
+
+def all_equal(values, rel: float = 1e-12) -> bool:
+    """True when the finite ``values`` are equal up to rounding (their range at most ``rel`` times the
+    largest magnitude, or ``rel`` below 1): no spread to test or to build an interval from."""
+    v = np.asarray(values, dtype=float)
+    return bool(np.ptp(v) <= rel * max(1.0, float(np.abs(v).max()))) if len(v) else True
 
 
 def normalised_auc(x, y) -> float:
