@@ -60,7 +60,8 @@ perf:
 # under $(OUT)/paper-$(PROFILE)/; `albench paper --profile P --plan` says what they cost first
 paper:
 	$(PY) -m bench paper --profile $(PROFILE) --out $(OUT) --executor $(EXECUTOR) --workers $(WORKERS) \
-		$(if $(ONLY),--only $(ONLY)) $(if $(STRATEGIES),--strategies $(STRATEGIES)) $(if $(DEVICE),--device $(DEVICE)) \
+		$(if $(ONLY),--only $(ONLY)) $(if $(STRATEGIES),--strategies $(STRATEGIES)) $(if $(SEEDS),--seeds $(SEEDS)) \
+		$(if $(DEVICE),--device $(DEVICE)) \
 		$(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(ARGS)
 
 # one prepared script for a GPU machine (<= 12 min; tiny on a CPU): GPU tests, perf sections, a Fig. 3(b) trial

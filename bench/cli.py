@@ -155,7 +155,7 @@ def cmd_paper(a):
                    data_root=a.data_root)
     if not a.plan and not a.report:
         paper.run(a.profile, only, base, a.executor, a.workers, a.device, a.data_root, a.address,
-                  progress=not a.no_progress, strategies=_csv(a.strategies) or None)
+                  progress=not a.no_progress, strategies=_csv(a.strategies) or None, seeds=_seeds(a.seeds))
     if a.report or not a.plan:
         html, md = paper.report(a.profile, only, base)
         print(f"albench: report written: {html} and {md}", file=sys.stderr)
@@ -194,6 +194,7 @@ def build_parser():
     pp.add_argument("--publish", metavar="PATH", help="also write the report's Markdown at PATH (figures in the "
                     "folder PATH without .md) and refresh README.md's block <!-- albench:claims:<profile> start/end -->")
     pp.add_argument("--strategies", help="run only these strategies (labels, e.g. random,vabal), in this order")
+    pp.add_argument("--seeds", help="run only these seeds (e.g. 0,1: two paired seeds of everything first)")
     pp.add_argument("--out", help="results base (default: results); the profile's folder is <out>/paper-<profile>")
     pp.add_argument("--executor", default="local", choices=["local", "pool", "ray"])
     pp.add_argument("--workers", type=int, default=1, help="processes (pool) or concurrent tasks (ray)")

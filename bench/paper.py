@@ -559,10 +559,12 @@ def write_profile_json(prof: Profile, root: str):
 # ------------------------------------------------------------------------------------------------ run
 def run(profile, only=None, base: str = "results", executor: str = "local", workers: int = 1,
         device: str = None, data_root: str = None, address: str = None, progress: bool = True,
-        strategies=None) -> dict:
+        strategies=None, seeds=None) -> dict:
     """Run the missing and partial trials of ``profile``'s artifacts (``only``; default its core subset),
     in manifest order, each trial once, through ``bench.grid.run_grid`` (resumable). ``strategies``
-    (labels) runs only those, in that order (e.g. the cheap ones first). Returns a summary."""
+    (labels) runs only those, in that order (e.g. the cheap ones first); ``seeds`` only those seeds (e.g. two
+    seeds of every variant before anyone's third, so that a stopped session still leaves paired seeds).
+    Returns a summary."""
     from bench.cli import check_strategy_params, check_writable
     from bench.grid import Trial, run_grid
     from bench.loop import load_checked
@@ -589,6 +591,13 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
             raise ConfigError(f"--strategies {','.join(unknown)}: not a strategy of "
                               f"{', '.join(a.name for a in arts)}; they have {', '.join(labels)}")
         todo = sorted((t for t in todo if t.strategy in strategies), key=lambda t: list(strategies).index(t.strategy))
+    if seeds:
+        known = sorted({t.seed for t in trials.values()})
+        unknown = [k for k in seeds if k not in known]
+        if unknown:
+            raise ConfigError(f"--seeds {','.join(map(str, unknown))}: not a seed of "
+                              f"{', '.join(a.name for a in arts)}; they have {','.join(map(str, known))}")
+        todo = [t for t in todo if t.seed in seeds]
     checked = set()
     for t in todo:   # every error of the input surfaces before the first trial trains
         check_strategy_params(t.cfg, [t.strategy])
@@ -598,7 +607,8 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
             checked.add(k)
     print(f"albench paper --profile {prof.name}: {len(arts)} artifact(s) ({', '.join(a.name for a in arts)}), "
           f"{len(trials)} trial(s), {n_finished} finished, {len(todo)} to run"
-          + (f" (--strategies {','.join(strategies)})" if strategies else "") + f" -> {root}/",
+          + (f" (--strategies {','.join(strategies)})" if strategies else "")
+          + (f" (--seeds {','.join(map(str, seeds))})" if seeds else "") + f" -> {root}/",
           file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     if todo:

@@ -148,7 +148,11 @@ def test_partial_trial_is_counted_partial(tmp_path):
     assert paper.run("smoke", only=["fig6"], base=base, progress=False, strategies=["random"])["ran"] == 0
     with pytest.raises(ConfigError, match="not a strategy of fig6"):
         paper.run("smoke", only=["fig6"], base=base, progress=False, strategies=["vabal", "badge"])
-    assert paper.run("smoke", only=["fig6"], base=base, progress=False, strategies=["vabal"])["ran"] == 1
+    # --seeds: only those seeds (seed 1's vabal is the partial one; seed 0 is finished); an unknown seed is refused
+    assert paper.run("smoke", only=["fig6"], base=base, progress=False, seeds=[0])["ran"] == 0
+    with pytest.raises(ConfigError, match="--seeds 7: not a seed of fig6"):
+        paper.run("smoke", only=["fig6"], base=base, progress=False, seeds=[1, 7])
+    assert paper.run("smoke", only=["fig6"], base=base, progress=False, strategies=["vabal"], seeds=[1])["ran"] == 1
 
 
 def test_cli_plan_and_unknown_artifact(tmp_path):
