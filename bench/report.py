@@ -92,6 +92,47 @@ def _provenance(doc, configs):
                                                                for (d, s, f), n in sorted(sources.items())])
 
 
+PHASES = ["train_seconds", "scoring_train_seconds", "select_seconds", "eval_seconds"]
+
+
+def _compute(doc, tree: Tree, gathered):
+    """The compute the trials recorded: per (group, strategy), the seconds of every recorded round (training,
+    a strategy's own scoring model, selection, evaluation), finished and partial trials alike."""
+    status = {}
+    for _, t in gathered:
+        other = {k for k, _ in t.other}
+        partial = {k for k, *_ in t.partial}
+        status.update({k: "partial" if k in partial else "finished" for k in t.configs if k not in other})
+    per = OrderedDict()
+    for (g, d, s, k), st in status.items():
+        df, configs = tree.group(g)
+        sub = df[(df["dataset"] == d) & (df["strategy"] == s) & (df["seed"] == k)]
+        seconds = float(sum(pd.to_numeric(sub[c], errors="coerce").fillna(0).sum() for c in PHASES if c in sub))
+        threads = ((configs.get((d, s, k)) or {}).get("config") or {}).get("threads")
+        e = per.setdefault((g, s), {"finished": [], "partial": 0.0, "n_partial": 0, "threads": set()})
+        e["threads"].add(threads if threads else "all")
+        if st == "finished":
+            e["finished"].append(seconds)
+        else:
+            e["partial"] += seconds
+            e["n_partial"] += 1
+    if not per:
+        return
+    total = sum(sum(e["finished"]) + e["partial"] for e in per.values())
+    doc.h(2, "Compute")
+    doc.p(f"Recorded compute of the trials here: **{total / 3600:.1f} h** in all, the sum over every recorded round "
+          f"of its training, scoring-model, selection and evaluation seconds (wall time of each phase in its own "
+          f"process, with the torch threads shown). Work lost when a run was stopped mid-round and that round "
+          f"redone is not counted, nor data loading between rounds; on a machine running several trials side by "
+          f"side, each trial's seconds include the slow-down of sharing it.")
+    doc.table(["group", "strategy", "finished trials", "h (finished)", "min per finished trial",
+               "partial trials (h so far)", "torch threads"],
+              [[f"`{g}`", f"`{s}`", len(e["finished"]), f"{sum(e['finished']) / 3600:.2f}",
+                f"{sum(e['finished']) / 60 / len(e['finished']):.1f}" if e["finished"] else "—",
+                f"{e['n_partial']} ({e['partial'] / 3600:.2f})" if e["n_partial"] else "0",
+                ", ".join(sorted(map(str, e["threads"])))] for (g, s), e in per.items()])
+
+
 def _substitutions(manifest, art, profile):
     subst = profile.raw.get("datasets") or {}
     spec = manifest["artifacts"][art.name]
@@ -190,6 +231,7 @@ def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
         skip = {k for k, *_ in t.partial} | {k for k, _ in t.other}
         used.update({k: c for k, c in t.configs.items() if c and k not in skip})
     _provenance(doc, list(used.values()))
+    _compute(doc, tree, gathered)
     if tree.unreadable:
         doc.h(2, "Unreadable results (left out)")
         doc.p("These trial folders hold a `rounds.csv` that could not be read as a results table (or an empty "

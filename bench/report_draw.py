@@ -428,6 +428,8 @@ def rare_shares(art, t):
     """Per dominant dataset of ``art`` with results: (its rows with ``value`` = the share of every class but
     the dominant one(s) in the labelled pool, the dominant class names); and notes on datasets left out."""
     rows = t.rows
+    if rows.empty:   # no finished trial yet
+        return {}, []
     datasets = [d for d in dict.fromkeys(d for r in art.runs for d in r.datasets) if (rows["dataset"] == d).any()]
     shares, notes = {}, []
     for d in datasets:

@@ -131,8 +131,8 @@ def write_trial(cfg, strategy, seed, values, val_values=None, ref=False, rounds_
         n = cfg.initial + r * cfg.budget
         counts = np.bincount(y[order[:n]], minlength=len(classes))
         row = {"dataset": cfg.dataset, "strategy": strategy, "seed": seed, "round": r, "n_labelled": n,
-               "accuracy": values[r], "balanced_accuracy": values[r], "train_seconds": 1.0,
-               "select_seconds": 0.1 if r < cfg.rounds else None, "eval_seconds": 0.1, "reads_true_labels": ref}
+               "accuracy": values[r], "balanced_accuracy": values[r], "train_seconds": 300.0 + 60 * seed + 7 * r,
+               "select_seconds": 45.5 if r < cfg.rounds else None, "eval_seconds": 20.0, "reads_true_labels": ref}
         if val_values is not None:
             row["val_accuracy"] = val_values[r]
         row.update({f"count_{c}": int(v) for c, v in zip(classes, counts)})
@@ -367,11 +367,48 @@ def test_sweep_and_other_config(tree):
 
 
 def test_empty_root_lists_what_is_missing(tmp_path):
-    html_path, md_path = write_report("smoke", None, only=["table1"], base=str(tmp_path))
+    html_path, md_path = write_report("smoke", None, only=["table1", "fig7"], base=str(tmp_path))
     assert md_path == str(tmp_path / "paper-smoke" / "report" / "report.md") and os.path.exists(html_path)
     md = open(md_path).read()
     assert "## Artifacts without results" in md and "Finished trials used: 0 of 16 expected." in md
     assert "`table1/digits_dom1/vabal`: seed 0, 1" in md
+    # Fig. 7's claims are read from class counts: with no trial at all they are "not measured", not an error
+    fig7 = [r for r in tables(md[md.index("## The paper's claims"):])[0] if "Fig. 7" in r["where"]]
+    assert fig7 and all(r["verdict"].startswith("**not measured") for r in fig7)
+    assert "## Compute" not in md
+
+
+def test_compute_section_sums_the_recorded_seconds(tree):
+    from bench.results import collect
+
+    root, _, md = tree
+    md = open(md).read()
+    text = md[md.index("## Compute"):]
+    rows = {(r["group"].strip("`"), r["strategy"].strip("`")): r for r in tables(text)[0]}
+    df = collect(os.path.join(root, "table1"))
+    phases = ["train_seconds", "select_seconds", "eval_seconds"]
+    for strategy in ("vabal", "vabal_prior"):
+        sub = df[df["strategy"] == strategy]
+        done = sub.groupby(["dataset", "seed"])["finished"].transform("all")
+        fin, part = sub[done], sub[~done]
+        r = rows[("table1", strategy)]
+        assert int(r["finished trials"]) == len(fin.groupby(["dataset", "seed"]))
+        seconds = fin[phases].fillna(0).to_numpy().sum()
+        assert num(r["h (finished)"]) == pytest.approx(seconds / 3600, abs=0.005)
+        assert num(r["min per finished trial"]) == pytest.approx(seconds / 60 / int(r["finished trials"]), abs=0.05)
+        if strategy == "vabal":   # seed 1 on digits stopped after round 1: 2 rounds of seconds, counted apart
+            assert r["partial trials (h so far)"] == f"1 ({part[phases].fillna(0).to_numpy().sum() / 3600:.2f})"
+    # random seed 1 of refgroup was made under another configuration: not this profile's compute
+    assert int(rows[("refgroup", "random")]["finished trials"]) == 1
+    total = float(re.search(r"\*\*([0-9.]+) h\*\* in all", text).group(1))
+    seconds = 0.0
+    for g in os.listdir(root):
+        if os.path.isdir(os.path.join(root, g)) and g != "report":
+            rows_g = collect(os.path.join(root, g))
+            if g == "refgroup":   # made under another configuration: left out
+                rows_g = rows_g[~((rows_g["strategy"] == "random") & (rows_g["seed"] == 1))]
+            seconds += rows_g[phases].fillna(0).to_numpy().sum()
+    assert total == pytest.approx(seconds / 3600, abs=0.05)
 
 
 def test_unreadable_table_is_reported(tmp_path):
