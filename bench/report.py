@@ -123,8 +123,9 @@ def _compute(doc, tree: Tree, gathered):
     doc.p(f"Recorded compute of the trials here: **{total / 3600:.1f} h** in all, the sum over every recorded round "
           f"of its training, scoring-model, selection and evaluation seconds (wall time of each phase in its own "
           f"process, with the torch threads shown). Work lost when a run was stopped mid-round and that round "
-          f"redone is not counted, nor data loading between rounds; on a machine running several trials side by "
-          f"side, each trial's seconds include the slow-down of sharing it.")
+          f"redone is not counted, nor data loading between rounds; on a shared machine (trials side by side, tests "
+          f"beside them) each trial's seconds include the slow-down of sharing it, and with one torch thread a "
+          f"trial's seconds are about its CPU seconds.")
     doc.table(["group", "strategy", "finished trials", "h (finished)", "min per finished trial",
                "partial trials (h so far)", "torch threads"],
               [[f"`{g}`", f"`{s}`", len(e["finished"]), f"{sum(e['finished']) / 3600:.2f}",
