@@ -58,6 +58,7 @@ perf:
 
 # the paper's figures and tables at a scale profile (smoke | cpu | paper): the missing trials, then the report
 # under $(OUT)/paper-$(PROFILE)/; `albench paper --profile P --plan` says what they cost first
+# (ONLY=, STRATEGIES=, SEEDS=: only those artifacts, strategy labels, seeds)
 paper:
 	$(PY) -m bench paper --profile $(PROFILE) --out $(OUT) --executor $(EXECUTOR) --workers $(WORKERS) \
 		$(if $(ONLY),--only $(ONLY)) $(if $(STRATEGIES),--strategies $(STRATEGIES)) $(if $(SEEDS),--seeds $(SEEDS)) \

@@ -193,8 +193,10 @@ def build_parser():
     pp.add_argument("--only", help="comma-separated artifacts (default: the profile's core subset; --plan: all)")
     pp.add_argument("--publish", metavar="PATH", help="also write the report's Markdown at PATH (figures in the "
                     "folder PATH without .md) and refresh README.md's block <!-- albench:claims:<profile> start/end -->")
-    pp.add_argument("--strategies", help="run only these strategies (labels, e.g. random,vabal), in this order")
-    pp.add_argument("--seeds", help="run only these seeds (e.g. 0,1: two paired seeds of everything first)")
+    pp.add_argument("--strategies", help="run only these strategies (labels, e.g. random,vabal), in this order "
+                    "(running only: --plan and --report cover every strategy)")
+    pp.add_argument("--seeds", help="run only these seeds (e.g. 0,1: two paired seeds of everything first; "
+                    "running only)")
     pp.add_argument("--out", help="results base (default: results); the profile's folder is <out>/paper-<profile>")
     pp.add_argument("--executor", default="local", choices=["local", "pool", "ray"])
     pp.add_argument("--workers", type=int, default=1, help="processes (pool) or concurrent tasks (ray)")

@@ -38,7 +38,6 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-import pandas as pd
 
 from bench import __version__
 from bench.errors import AlbenchError, ConfigError, DataError, ResultsCorruptError
@@ -74,9 +73,6 @@ class TrialPlan:
     @property
     def key(self):
         return (self.group, self.dataset, self.strategy, self.seed)
-
-
-TIMING_COLUMNS = ("train_seconds", "scoring_train_seconds", "select_seconds", "eval_seconds")
 
 
 def selected_artifacts(profile: Profile, only=None, default_core=False) -> List[Artifact]:
@@ -121,7 +117,7 @@ def expected_identity(cfg, label: str, seed: int, strategy) -> dict:
 def fill_status(trials: Dict[tuple, TrialPlan]):
     """Set each trial's status from its folder: its identity (read_identity, compared on every field known
     without the data) and its rows (collect: finished when the last round is the planned one)."""
-    from bench.results import collect, read_identity, trial_dir
+    from bench.results import collect, read_identity, recorded_seconds, trial_dir
 
     tables = {}
     for t in trials.values():
@@ -150,8 +146,7 @@ def fill_status(trials: Dict[tuple, TrialPlan]):
         df = tables[t.cfg.out]
         mine = df[(df["dataset"] == t.dataset) & (df["strategy"] == t.strategy) & (df["seed"] == t.seed)]
         if len(mine):
-            timing = [c for c in TIMING_COLUMNS if c in mine]
-            t.recorded_seconds = float(mine[timing].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy().sum())
+            t.recorded_seconds = recorded_seconds(mine)
             t.rounds_done = int(mine["round"].max()) + 1
             t.status = "finished" if bool(mine["finished"].all()) and t.rounds_done == t.cfg.rounds + 1 \
                 else "partial"
@@ -596,7 +591,7 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
         unknown = [k for k in seeds if k not in known]
         if unknown:
             raise ConfigError(f"--seeds {','.join(map(str, unknown))}: not a seed of "
-                              f"{', '.join(a.name for a in arts)}; they have {','.join(map(str, known))}")
+                              f"{', '.join(a.name for a in arts)}; they have {', '.join(map(str, known))}")
         todo = [t for t in todo if t.seed in seeds]
     checked = set()
     for t in todo:   # every error of the input surfaces before the first trial trains

@@ -15,12 +15,14 @@ import os
 import sys
 from collections import Counter, OrderedDict
 
+import numpy as np
 import pandas as pd
 
 from bench import claims
 from bench.errors import ConfigError
 from bench.manifest import load_manifest, load_profile, resolve
 from bench.report_doc import Doc
+from bench.results import recorded_seconds
 from bench.report_draw import DRAW, Context, Trials, Tree, gather, rare_shares
 
 CAVEATS = [
@@ -92,12 +94,10 @@ def _provenance(doc, configs):
                                                                for (d, s, f), n in sorted(sources.items())])
 
 
-PHASES = ["train_seconds", "scoring_train_seconds", "select_seconds", "eval_seconds"]
-
-
 def _compute(doc, tree: Tree, gathered):
-    """The compute the trials recorded: per (group, strategy), the seconds of every recorded round (training,
-    a strategy's own scoring model, selection, evaluation), finished and partial trials alike."""
+    """The compute the trials of this report recorded: per (group, strategy), the seconds of every recorded
+    round (``bench.results.recorded_seconds``), finished and partial trials apart; trials made under another
+    configuration are left out, as everywhere in the report."""
     status = {}
     for _, t in gathered:
         other = {k for k, _ in t.other}
@@ -106,11 +106,11 @@ def _compute(doc, tree: Tree, gathered):
     per = OrderedDict()
     for (g, d, s, k), st in status.items():
         df, configs = tree.group(g)
-        sub = df[(df["dataset"] == d) & (df["strategy"] == s) & (df["seed"] == k)]
-        seconds = float(sum(pd.to_numeric(sub[c], errors="coerce").fillna(0).sum() for c in PHASES if c in sub))
-        threads = ((configs.get((d, s, k)) or {}).get("config") or {}).get("threads")
+        seconds = recorded_seconds(df[(df["dataset"] == d) & (df["strategy"] == s) & (df["seed"] == k)])
+        conf = configs.get((d, s, k)) or {}
+        threads = (conf.get("config") or {}).get("threads", "?") if conf else "?"
         e = per.setdefault((g, s), {"finished": [], "partial": 0.0, "n_partial": 0, "threads": set()})
-        e["threads"].add(threads if threads else "all")
+        e["threads"].add("auto" if threads in (0, None) else str(threads))
         if st == "finished":
             e["finished"].append(seconds)
         else:
@@ -120,18 +120,21 @@ def _compute(doc, tree: Tree, gathered):
         return
     total = sum(sum(e["finished"]) + e["partial"] for e in per.values())
     doc.h(2, "Compute")
-    doc.p(f"Recorded compute of the trials here: **{total / 3600:.1f} h** in all, the sum over every recorded round "
-          f"of its training, scoring-model, selection and evaluation seconds (wall time of each phase in its own "
-          f"process, with the torch threads shown). Work lost when a run was stopped mid-round and that round "
-          f"redone is not counted, nor data loading between rounds; on a shared machine (trials side by side, tests "
-          f"beside them) each trial's seconds include the slow-down of sharing it, and with one torch thread a "
-          f"trial's seconds are about its CPU seconds.")
-    doc.table(["group", "strategy", "finished trials", "h (finished)", "min per finished trial",
+    doc.p(f"Recorded compute of the trials in this report: **{total / 3600:.1f} h** in all, the sum over every "
+          "recorded round of its training, scoring-model, selection and evaluation seconds, each timed inside the "
+          "trial's process (torch threads shown; *auto*: the cores split between concurrent workers). Not "
+          "counted: trials made under another configuration or with unreadable tables, artifacts outside this "
+          "report, a round lost when a run was stopped mid-round, loading the data at a trial's start or resume, "
+          "the validation split's evaluation and writing the tables. These are wall seconds: on a shared machine "
+          "(trials side by side, tests beside them) a round's seconds include the slow-down of sharing it, so a "
+          "strategy's mean per trial can be inflated by a few stalled rounds; the median is shown beside it.")
+    doc.table(["group", "strategy", "finished trials", "h (finished)", "min per finished trial: mean / median",
                "partial trials (h so far)", "torch threads"],
               [[f"`{g}`", f"`{s}`", len(e["finished"]), f"{sum(e['finished']) / 3600:.2f}",
-                f"{sum(e['finished']) / 60 / len(e['finished']):.1f}" if e["finished"] else "—",
+                f"{sum(e['finished']) / 60 / len(e['finished']):.1f} / {np.median(e['finished']) / 60:.1f}"
+                if e["finished"] else "—",
                 f"{e['n_partial']} ({e['partial'] / 3600:.2f})" if e["n_partial"] else "0",
-                ", ".join(sorted(map(str, e["threads"])))] for (g, s), e in per.items()])
+                ", ".join(sorted(e["threads"]))] for (g, s), e in per.items()])
 
 
 def _substitutions(manifest, art, profile):

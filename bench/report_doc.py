@@ -91,7 +91,16 @@ CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1
 
 
 def _inline(text: str) -> str:
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
+    """Markdown's inline `code`, **strong** and *emphasis* as HTML (emphasis never inside code)."""
+    out = []
+    for i, part in enumerate(re.split(r"`([^`]+)`", text)):
+        part = html.escape(part, quote=False)
+        if i % 2:
+            out.append(f"<code>{part}</code>")
+            continue
+        part = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", part)
+        out.append(re.sub(r"\*([^*\s](?:[^*]*[^*\s])?)\*", r"<em>\1</em>", part))
+    return "".join(out)
 
 
 def _plain(text: str) -> str:

@@ -36,6 +36,14 @@ BASE_COLUMNS = ["dataset", "strategy", "seed", "round", "n_labelled", "accuracy"
 # columns that must hold a finite number in every finished round (select_seconds: all but the last round)
 FINITE_COLUMNS = ["n_labelled", "accuracy", "balanced_accuracy", "train_seconds", "eval_seconds"]
 TRIAL_KEYS = ["dataset", "strategy", "seed"]
+TIMING_COLUMNS = ("train_seconds", "scoring_train_seconds", "select_seconds", "eval_seconds")
+
+
+def recorded_seconds(rows: pd.DataFrame) -> float:
+    """The seconds ``rows`` (rounds of a results table) recorded: training, a strategy's own scoring model,
+    selection and evaluation; blank cells (a last round's selection) count 0."""
+    timing = [c for c in TIMING_COLUMNS if c in rows]
+    return float(rows[timing].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy().sum())
 
 
 def trial_dir(out: str, dataset: str, strategy: str, seed: int) -> str:

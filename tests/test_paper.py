@@ -159,6 +159,10 @@ def test_cli_plan_and_unknown_artifact(tmp_path):
     r = run_cli("paper", "--profile", "smoke", "--plan", "--no-measure", "--only", "fig3a", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "fig3a" in r.stdout and "total" in r.stdout
+    r = run_cli("paper", "--profile", "smoke", "--only", "fig6", "--seeds", "0,x", "--out", str(tmp_path))
+    assert r.returncode == 2 and "--seeds takes comma-separated integers" in r.stderr
+    r = run_cli("paper", "--profile", "smoke", "--only", "fig6", "--seeds", "9", "--out", str(tmp_path))
+    assert r.returncode == 2 and "--seeds 9: not a seed of fig6" in r.stderr
     r = run_cli("paper", "--profile", "smoke", "--plan", "--only", "fig99", "--out", str(tmp_path))
     assert r.returncode == 2 and "fig99" in r.stderr
     r = run_cli("paper", "--profile", "nope", "--plan", "--out", str(tmp_path))

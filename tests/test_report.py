@@ -120,7 +120,8 @@ def write_trial(cfg, strategy, seed, values, val_values=None, ref=False, rounds_
     os.makedirs(path, exist_ok=True)
     identity = {k: getattr(cfg, k) for k in IDENTITY_FIELDS}
     identity.update(strategy=strategy, seed=seed, data_source="test", data_fingerprint=None)
-    conf = {"identity": json.loads(json.dumps(identity)), "config": {"device": "cpu", "data_root": data_root or ""},
+    conf = {"identity": json.loads(json.dumps(identity)),
+            "config": {"device": "cpu", "data_root": data_root or "", "threads": 1 if strategy == "vabal" else 0},
             "versions": {"albench": "test", "torch": "x", "git_commit": "abc123", "gpu": None},
             "classes": classes}
     with open(os.path.join(path, "config.json"), "w") as f:
@@ -132,7 +133,8 @@ def write_trial(cfg, strategy, seed, values, val_values=None, ref=False, rounds_
         counts = np.bincount(y[order[:n]], minlength=len(classes))
         row = {"dataset": cfg.dataset, "strategy": strategy, "seed": seed, "round": r, "n_labelled": n,
                "accuracy": values[r], "balanced_accuracy": values[r], "train_seconds": 300.0 + 60 * seed + 7 * r,
-               "select_seconds": 45.5 if r < cfg.rounds else None, "eval_seconds": 20.0, "reads_true_labels": ref}
+               "select_seconds": 45.5 if r < cfg.rounds else None, "eval_seconds": 20.0,
+               "scoring_train_seconds": 250.0 if strategy == "bald" else None, "reads_true_labels": ref}
         if val_values is not None:
             row["val_accuracy"] = val_values[r]
         row.update({f"count_{c}": int(v) for c, v in zip(classes, counts)})
@@ -385,21 +387,28 @@ def test_compute_section_sums_the_recorded_seconds(tree):
     md = open(md).read()
     text = md[md.index("## Compute"):]
     rows = {(r["group"].strip("`"), r["strategy"].strip("`")): r for r in tables(text)[0]}
-    df = collect(os.path.join(root, "table1"))
-    phases = ["train_seconds", "select_seconds", "eval_seconds"]
-    for strategy in ("vabal", "vabal_prior"):
+    phases = ["train_seconds", "scoring_train_seconds", "select_seconds", "eval_seconds"]
+    for group, strategy in (("table1", "vabal"), ("table1", "vabal_prior"), ("main", "bald")):
+        df = collect(os.path.join(root, group))
         sub = df[df["strategy"] == strategy]
         done = sub.groupby(["dataset", "seed"])["finished"].transform("all")
         fin, part = sub[done], sub[~done]
-        r = rows[("table1", strategy)]
+        r = rows[(group, strategy)]
         assert int(r["finished trials"]) == len(fin.groupby(["dataset", "seed"]))
         seconds = fin[phases].fillna(0).to_numpy().sum()
+        per_trial = fin.groupby(["dataset", "seed"])[phases].sum().sum(axis=1) / 60
+        mean, median = (num(x) for x in r["min per finished trial: mean / median"].split("/"))
         assert num(r["h (finished)"]) == pytest.approx(seconds / 3600, abs=0.005)
-        assert num(r["min per finished trial"]) == pytest.approx(seconds / 60 / int(r["finished trials"]), abs=0.05)
+        assert (mean, median) == pytest.approx((per_trial.mean(), per_trial.median()), abs=0.05)
+        assert r["torch threads"] == ("1" if strategy == "vabal" else "auto")
         if strategy == "vabal":   # seed 1 on digits stopped after round 1: 2 rounds of seconds, counted apart
             assert r["partial trials (h so far)"] == f"1 ({part[phases].fillna(0).to_numpy().sum() / 3600:.2f})"
     # random seed 1 of refgroup was made under another configuration: not this profile's compute
     assert int(rows[("refgroup", "random")]["finished trials"]) == 1
+    # Fig. 3(b) and the artifacts drawn from its runs share the group: each trial counted once
+    main = collect(os.path.join(root, "main"))
+    assert int(rows[("main", "random")]["finished trials"]) == len(main[main["strategy"] == "random"]
+                                                                    .groupby(["dataset", "seed"]))
     total = float(re.search(r"\*\*([0-9.]+) h\*\* in all", text).group(1))
     seconds = 0.0
     for g in os.listdir(root):
@@ -409,6 +418,8 @@ def test_compute_section_sums_the_recorded_seconds(tree):
                 rows_g = rows_g[~((rows_g["strategy"] == "random") & (rows_g["seed"] == 1))]
             seconds += rows_g[phases].fillna(0).to_numpy().sum()
     assert total == pytest.approx(seconds / 3600, abs=0.05)
+    html = open(tree[1]).read()
+    assert f"<strong>{total:.1f} h</strong> in all" in html and "**" not in html
 
 
 def test_unreadable_table_is_reported(tmp_path):
