@@ -31,8 +31,9 @@ Choices the paper leaves open (each a parameter):
   per class that is right as often as the average. alpha = 0 gives the plain Eq. 10-11 (an empty class
   then has prior 0 and drops out of Eq. 5). Counts c are averaged over the MC draws.
 - batch size 128 (the authors' code); no augmentation anywhere (the authors' code scores augmented images).
-- ablations "prior off" / "difficulty off" set that term to 1 (Table 1). With both off Eq. 5 is 0 for
-  every image and the selection is random (ties broken by the pool's Generator).
+- ablations "prior off" / "difficulty off" set that term to 1 (Table 1). With the difficulty off Eq. 5 is
+  1 - 1 = 0 for every image whatever the prior, so "prior only" and "neither" both select at random (ties
+  broken by the pool's Generator): Eq. 5 as printed cannot give Table 1's prior-only row.
 
 ``variant="released"`` reproduces the behaviour of the authors' public code (github.com/jongwon20000/vabal,
 ``vabal_model.py``, ``models/vae.py``, ``active_learning.py``), which differs from the paper:

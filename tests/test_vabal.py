@@ -9,6 +9,16 @@ from strategies.vabal import (class_statistics, class_weights, error_probability
                               released_score, train_vae, vae_prediction)
 
 
+def test_difficulty_off_makes_eq5_zero_whatever_the_prior():
+    # Table 1's "prior only" (p(y|ŷ) set to 1): the numerator equals the denominator for every image
+    rng = np.random.default_rng(3)
+    log_lik = torch.tensor(rng.normal(-50, 20, (40, 5)), dtype=torch.float64)
+    for prior in (np.full(5, 0.2), rng.dirichlet(np.ones(5) * 0.3)):
+        s = error_probability(log_lik, prior, rng.uniform(0.1, 1, 5), use_prior=True, use_difficulty=False)
+        assert np.allclose(s.numpy(), 0.0, atol=1e-12)
+    assert error_probability(log_lik, prior, rng.uniform(0.1, 1, 5)).abs().max() > 1e-3   # on: not zero
+
+
 def direct_eq5(lik, prior, difficulty):
     """Eq. 5 exactly as written, in probability space."""
     joint = lik * prior
