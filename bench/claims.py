@@ -10,9 +10,10 @@ any. ``check`` measures it on the artifact's finished trials:
   misses one of them is left out);
 - the difference ``better - worse`` is paired by seed (same seed = same initial pool and training seed),
   with its mean and Student-t 95 % interval over the paired seeds (``bench.stats``);
-- verdict: **agrees** when the interval lies above 0, **does not agree** when it lies below 0,
-  **inconclusive at this scale** when it contains 0, and **not measured** with fewer than two paired
-  seeds (no interval exists). The reason always states the interval and the number of seeds.
+- verdict: **agrees** when the interval lies above 0, **does not agree** when it lies below 0 or the two
+  are identical in every seed (no gain at all: not a lack of power), **inconclusive at this scale** when it
+  contains 0, and **not measured** with fewer than two paired seeds (no interval exists). The reason always
+  states the interval and the number of seeds.
 
 The rule judges the sign of a difference only, not its size: the paper's numbers are printed beside for
 the reader, since a reduced profile (smaller network, fewer epochs) is not expected to match them.
@@ -143,7 +144,9 @@ def check(claim: Claim, rows: pd.DataFrame, value: str, datasets) -> Verdict:
     if stats.all_equal(d):   # every seed differs by the same amount (up to rounding): no spread to test
         v.diff = (mean, mean, mean)
         if stats.all_equal(np.append(d, 0.0)):
-            v.verdict, v.reason = "inconclusive at this scale", f"no difference in any of the {len(d)} seeds"
+            v.verdict = "does not agree"
+            v.reason = (f"no difference in any of the {len(d)} seeds: `{claim.better}` is not above "
+                        f"`{claim.worse}` (identical scores, not a lack of power)")
         else:
             v.verdict = "agrees" if mean > 0 else "does not agree"
             v.reason = (f"`{claim.better}` {'above' if mean > 0 else 'below'} `{claim.worse}` by the same "
