@@ -552,6 +552,17 @@ def write_profile_json(prof: Profile, root: str):
 
 
 # ------------------------------------------------------------------------------------------------ run
+def _only(todo, trials, arts, field: str, wanted, option: str) -> list:
+    """The trials of ``todo`` whose ``field`` (strategy or seed) is in ``wanted``; ConfigError naming the
+    values ``arts`` have when one of ``wanted`` (the command line's ``option``) is none of theirs."""
+    have = sorted({getattr(t, field) for t in trials.values()})
+    unknown = [w for w in wanted if w not in have]
+    if unknown:
+        raise ConfigError(f"{option} {','.join(map(str, unknown))}: not a "
+                          f"{field} of {', '.join(a.name for a in arts)}; they have {', '.join(map(str, have))}")
+    return [t for t in todo if getattr(t, field) in wanted]
+
+
 def run(profile, only=None, base: str = "results", executor: str = "local", workers: int = 1,
         device: str = None, data_root: str = None, address: str = None, progress: bool = True,
         strategies=None, seeds=None) -> dict:
@@ -580,19 +591,10 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
     todo = [t for t in trials.values() if t.status != "finished"]
     n_finished = len(trials) - len(todo)
     if strategies:
-        labels = sorted({t.strategy for t in trials.values()})
-        unknown = [s for s in strategies if s not in labels]
-        if unknown:
-            raise ConfigError(f"--strategies {','.join(unknown)}: not a strategy of "
-                              f"{', '.join(a.name for a in arts)}; they have {', '.join(labels)}")
-        todo = sorted((t for t in todo if t.strategy in strategies), key=lambda t: list(strategies).index(t.strategy))
+        todo = sorted(_only(todo, trials, arts, "strategy", strategies, "--strategies"),
+                      key=lambda t: list(strategies).index(t.strategy))
     if seeds:
-        known = sorted({t.seed for t in trials.values()})
-        unknown = [k for k in seeds if k not in known]
-        if unknown:
-            raise ConfigError(f"--seeds {','.join(map(str, unknown))}: not a seed of "
-                              f"{', '.join(a.name for a in arts)}; they have {', '.join(map(str, known))}")
-        todo = [t for t in todo if t.seed in seeds]
+        todo = _only(todo, trials, arts, "seed", seeds, "--seeds")
     checked = set()
     for t in todo:   # every error of the input surfaces before the first trial trains
         check_strategy_params(t.cfg, [t.strategy])

@@ -108,7 +108,7 @@ def _compute(doc, tree: Tree, gathered):
         df, configs = tree.group(g)
         seconds = recorded_seconds(df[(df["dataset"] == d) & (df["strategy"] == s) & (df["seed"] == k)])
         conf = configs.get((d, s, k)) or {}
-        threads = (conf.get("config") or {}).get("threads", "?") if conf else "?"
+        threads = (conf.get("config") or {}).get("threads", "?")
         e = per.setdefault((g, s), {"finished": [], "partial": 0.0, "n_partial": 0, "threads": set()})
         e["threads"].add("auto" if threads in (0, None) else str(threads))
         if st == "finished":
