@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import time
+from typing import List
 
 import numpy as np
 import torch
@@ -84,6 +85,13 @@ def trial_identity(cfg, strategy, strategy_name: str, seed: int, ds) -> dict:
     return json.loads(json.dumps(identity))
 
 
+def models_per_round(strategy, rounds: int) -> List[int]:
+    """Classifiers trained in rounds 0 .. ``rounds``: two where a strategy's separate scoring model (BALD's
+    dropout network) is trained for the selection that follows, else one (the last round selects nothing)."""
+    separate = bool(strategy.scoring_model_options and not strategy.evaluate_scoring_model)
+    return [1 + (separate and r < rounds) for r in range(rounds + 1)]
+
+
 def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, position: int = 0):
     """Run (or resume) one trial; returns its rows (list of dicts). Writes under ``cfg.out``."""
     strategy, ds = prepare(cfg, strategy_name, seed)
@@ -121,9 +129,9 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
     mean, std = channel_stats(ds.x_train)
     k = ds.num_classes
     class_cols = [f"count_{c}" for c in ds.classes]
-    n_models = 1 + bool(strategy.scoring_model_options and not strategy.evaluate_scoring_model)
+    epochs = [cfg.epochs * n for n in models_per_round(strategy, cfg.rounds)]
     desc = f"{cfg.dataset}/{strategy_name}/seed{seed}"
-    bar = tqdm(total=(cfg.rounds + 1) * cfg.epochs * n_models, initial=len(rows) * cfg.epochs * n_models,
+    bar = tqdm(total=sum(epochs), initial=sum(epochs[:len(rows)]),
                desc=desc, unit="ep", disable=not progress, position=position, leave=True, dynamic_ncols=True)
     for r in range(len(rows), cfg.rounds + 1):
         train_seed, select_ss = round_ss[r].spawn(2)
@@ -134,7 +142,7 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
             return train_classifier(cfg, x[lab_t], y[lab_t], k, train_seed, mean, std, progress=bar, **options)
 
         scorer, score_s = None, float("nan")
-        if strategy.scoring_model_options:
+        if strategy.scoring_model_options and (r < cfg.rounds or strategy.evaluate_scoring_model):
             scorer, score_s = train(**strategy.scoring_model_options)
         model, train_s = (scorer, score_s) if strategy.evaluate_scoring_model else train()
         if strategy.evaluate_scoring_model:

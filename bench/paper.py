@@ -16,7 +16,8 @@ The estimate is measured, not guessed, on this machine and device, once per call
   training   images/s of ``bench.train.train_classifier`` at the trial's classifier (arch, width, batch,
              image shape) on synthetic images, timed until a call lasts >= 1 s (after a warm-up call);
              a round trains n_labelled x epochs images (twice for a strategy whose
-             ``scoring_model_options`` asks for its own scoring model, as the loop does);
+             ``scoring_model_options`` asks for its own scoring model, but for the last round, which
+             selects nothing: ``bench.loop.models_per_round``);
   evaluation images/s of ``bench.train.predict`` over the test (and validation) split, every round;
   select     seconds of the strategy's own ``select`` (its parameters, this profile's classifier) on a
              synthetic pool of 4 labelled + 4 unlabelled images, the unlabelled grown 4x until a call lasts
@@ -339,9 +340,10 @@ def estimate(t: TrialPlan, info: dict, meter: Optional[Meter]):
     """Fill ``t``'s training images and (with a meter) its estimated seconds, whole and left."""
     cfg = t.cfg
     strategy = strategy_of(cfg, t.strategy)
-    n_models = 1 + bool(strategy.scoring_model_options and not strategy.evaluate_scoring_model)
+    from bench.loop import models_per_round
+
     sizes = [cfg.initial + r * cfg.budget for r in range(cfg.rounds + 1)]
-    images = [n * cfg.epochs * n_models for n in sizes]
+    images = [n * cfg.epochs * m for n, m in zip(sizes, models_per_round(strategy, cfg.rounds))]
     t.train_images, t.train_images_left = sum(images), sum(images[t.rounds_done:])
     if meter is None:
         return

@@ -37,6 +37,38 @@ def test_bald_can_still_evaluate_its_dropout_network(round0):
                                                                             "evaluate": "dropout_network"}}),
                       "bald_dn", 0, progress=False)
     assert paper[0]["accuracy"] != rows["random"][0]["accuracy"]   # the dropout network, not the classifier
+    assert paper[-1]["scoring_train_seconds"] == 0.0 and paper[-1]["train_seconds"] > 0   # still trained last
+
+
+class CountingBar:
+    """Stands in for tqdm: remembers the total it was promised and the epochs it was told about."""
+    bars = []
+
+    def __init__(self, total, initial=0, **_):
+        self.total, self.n = total, initial
+        CountingBar.bars.append(self)
+
+    def update(self, k=1):
+        self.n += k
+
+    def set_postfix(self, **_):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_no_scoring_model_is_trained_where_no_selection_follows(round0, monkeypatch, tmp_path):
+    rows, cfg = round0
+    # the last round selects nothing, so BALD's dropout network is not trained there (nor timed)
+    assert rows["bald"][0]["scoring_train_seconds"] > 0 and np.isnan(rows["bald"][-1]["scoring_train_seconds"])
+    assert np.isnan(rows["bald"][-1]["select_seconds"])
+    # and the progress bar promises exactly the epochs that are trained
+    monkeypatch.setattr("bench.loop.tqdm", CountingBar)
+    CountingBar.bars.clear()
+    run_trial(dataclasses.replace(cfg, out=str(tmp_path)), "bald", 0, progress=True)
+    (bar,) = CountingBar.bars
+    assert bar.n == bar.total == (2 * cfg.rounds + 1) * cfg.epochs
 
 
 def test_validation_split_golden_counts():
