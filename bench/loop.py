@@ -85,11 +85,17 @@ def trial_identity(cfg, strategy, strategy_name: str, seed: int, ds) -> dict:
     return json.loads(json.dumps(identity))
 
 
+def trains_scoring_model(strategy, r: int, rounds: int) -> bool:
+    """Whether round ``r`` trains the strategy's own scoring model (BALD's dropout network): where a
+    selection follows it, or where it is also the evaluated classifier (the last round selects nothing)."""
+    return bool(strategy.scoring_model_options) and (r < rounds or strategy.evaluate_scoring_model)
+
+
 def models_per_round(strategy, rounds: int) -> List[int]:
-    """Classifiers trained in rounds 0 .. ``rounds``: two where a strategy's separate scoring model (BALD's
-    dropout network) is trained for the selection that follows, else one (the last round selects nothing)."""
-    separate = bool(strategy.scoring_model_options and not strategy.evaluate_scoring_model)
-    return [1 + (separate and r < rounds) for r in range(rounds + 1)]
+    """Classifiers trained in rounds 0 .. ``rounds``: two where the scoring model is trained beside the
+    evaluated classifier, else one."""
+    return [1 + (trains_scoring_model(strategy, r, rounds) and not strategy.evaluate_scoring_model)
+            for r in range(rounds + 1)]
 
 
 def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, position: int = 0):
@@ -142,7 +148,7 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
             return train_classifier(cfg, x[lab_t], y[lab_t], k, train_seed, mean, std, progress=bar, **options)
 
         scorer, score_s = None, float("nan")
-        if strategy.scoring_model_options and (r < cfg.rounds or strategy.evaluate_scoring_model):
+        if trains_scoring_model(strategy, r, cfg.rounds):
             scorer, score_s = train(**strategy.scoring_model_options)
         model, train_s = (scorer, score_s) if strategy.evaluate_scoring_model else train()
         if strategy.evaluate_scoring_model:
