@@ -14,6 +14,7 @@ from bench.errors import ConfigError
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 STEP_MODES = ("auto", "eager", "graph", "compile")   # how a training step runs, see bench.train
+PRECISIONS = ("auto", "fp32", "bf16")                # the arithmetic, see bench.device
 DEFAULT_STRATEGIES = ("random", "entropy", "margin", "least_confidence", "coreset", "bald", "vaal", "vabal")
 
 
@@ -44,8 +45,11 @@ class Config:
     crop_pad: int = 4                        # random crop with this zero padding (0 = off)
     hflip: bool = True                       # random horizontal flip
     # execution
-    eval_batch_size: int = 1024              # batch for evaluation and for strategies' forward passes
+    eval_batch_size: int = 0                 # batch for evaluation and strategies' forward passes (0: the
+                                             # device's, 1024 on CUDA and 256 on a CPU; bench.device)
     device: str = "auto"                     # auto | cpu | cuda | cuda:N
+    precision: str = "auto"                  # auto (bf16 where the device does it natively, else fp32) | fp32 |
+                                             # bf16; part of a trial's identity, recorded resolved (bench.device)
     threads: int = 0                         # torch CPU threads per trial (0: all cores for one trial, cores /
                                              # workers in the pool and ray executors); a background run takes fewer
     train_step: str = "auto"                 # auto (graph on CUDA, eager on CPU) | eager | graph | compile
@@ -143,9 +147,13 @@ def load_config(preset: Optional[str] = None, overrides=(), **fields) -> Config:
 
 def check_config(cfg: Config):
     """Errors that need no data: non-positive sizes, an unknown device string, a schedule past the epochs."""
-    for key in ("initial", "budget", "epochs", "batch_size", "eval_batch_size", "width"):
+    for key in ("initial", "budget", "epochs", "batch_size", "width"):
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{key} must be > 0, got {getattr(cfg, key)}")
+    if cfg.eval_batch_size < 0:
+        raise ConfigError(f"eval_batch_size must be >= 0 (0 = the device's), got {cfg.eval_batch_size}")
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
     if cfg.batch_size < 2:
         raise ConfigError(f"batch_size must be >= 2 (a batch of one image cannot be batch-normalised and is "
                           f"skipped, so training would run no step), got {cfg.batch_size}")

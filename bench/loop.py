@@ -26,12 +26,13 @@ from bench import __version__, import_datasets
 from bench.errors import ConfigError
 from bench.pool import Pool
 from bench.results import TrialLock, atomic_write, load_trial, save_round, trial_dir, versions
-from bench.train import channel_stats, evaluate, resolve_device, sync, train_classifier
+from bench.train import channel_stats, evaluate, resolve_device, resolve_precision, sync, train_classifier
 
 # config fields that change a trial's numbers; a results folder refuses to resume under different ones
+# (``precision`` is recorded resolved, fp32 or bf16: see config_identity)
 IDENTITY_FIELDS = ("dataset", "initial", "budget", "rounds", "arch", "width", "epochs", "batch_size", "lr",
                    "momentum", "weight_decay", "lr_milestones", "lr_gamma", "crop_pad", "hflip", "validation",
-                   "image_size")
+                   "image_size", "precision")
 _VALIDATION_STREAM = 0x7A11D  # separates the validation split's stream from the trial's own SeedSequence
 
 
@@ -73,9 +74,17 @@ def prepare(cfg, strategy_name: str, seed: int = 0):
     return get_strategy(cfg.registry_key(strategy_name), **cfg.params_for(strategy_name)), load_checked(cfg, seed)
 
 
+def config_identity(cfg) -> dict:
+    """The config's part of a trial's identity: ``IDENTITY_FIELDS``, with ``precision`` resolved on the
+    config's device (``auto`` is recorded as what it ran: ``fp32`` or ``bf16``)."""
+    identity = {k: getattr(cfg, k) for k in IDENTITY_FIELDS}
+    identity["precision"] = resolve_precision(cfg.precision, resolve_device(cfg.device))
+    return identity
+
+
 def trial_identity(cfg, strategy, strategy_name: str, seed: int, ds) -> dict:
     """Everything that changes a trial's numbers; resuming under a different identity is refused."""
-    identity = {k: getattr(cfg, k) for k in IDENTITY_FIELDS}
+    identity = config_identity(cfg)
     identity.update(strategy=strategy_name, registry_key=cfg.registry_key(strategy_name), seed=seed,
                     strategy_params=strategy.get_params(),
                     scoring_model_options=strategy.scoring_model_options,
@@ -119,6 +128,7 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
     """The rounds from ``len(rows)`` on; ``header`` (config.json) is written with the first finished round,
     so a trial that fails before finishing one (bad data, divergence) leaves no file behind."""
     device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     val = validation_split(ds.y_train, cfg.validation, seed)
     init_ss, rounds_ss = np.random.SeedSequence(seed).spawn(2)
     round_ss = rounds_ss.spawn(cfg.rounds + 1)
@@ -154,12 +164,12 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
         if strategy.evaluate_scoring_model:
             score_s = 0.0   # no separate scoring model: the evaluated one scores
         t0 = time.perf_counter()
-        metrics = evaluate(model, x_test, y_test, k, cfg.eval_batch_size)
+        metrics = evaluate(model, x_test, y_test, k, cfg.eval_batch_size, precision)
         eval_s = time.perf_counter() - t0
         record = {"round": r, "per_class_accuracy": metrics["per_class_accuracy"]}
         val_cols = {}
         if len(val):
-            vm = evaluate(model, x[val_t], y[val_t], k, cfg.eval_batch_size)
+            vm = evaluate(model, x[val_t], y[val_t], k, cfg.eval_batch_size, precision)
             val_cols = {"val_accuracy": vm["accuracy"], "val_balanced_accuracy": vm["balanced_accuracy"]}
             record["val_per_class_accuracy"] = vm["per_class_accuracy"]
         if r == 0:
@@ -171,7 +181,8 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
             pool = Pool(x, ds.y_train, labelled, scorer if scorer is not None else model, k,
                         np.random.default_rng(select_ss), device, cfg.eval_batch_size, ds.classes,
                         classifier=model, held_out=val, budget=cfg.budget,
-                        source_index=getattr(ds, "train_index", None), true_labels=strategy.reads_true_labels)
+                        source_index=getattr(ds, "train_index", None), true_labels=strategy.reads_true_labels,
+                        precision=precision)
             t0 = time.perf_counter()
             selected = np.asarray(strategy.select(pool, cfg.budget))
             sync(device)

@@ -95,11 +95,34 @@ def list_profiles() -> List[str]:
     return sorted(f[:-5] for f in os.listdir(PROFILE_DIR) if f.endswith(".yaml"))
 
 
-def load_profile(name: str) -> Profile:
+def _merge_profile(parent: dict, child: dict) -> dict:
+    """``child`` over ``parent``: mappings merge key by key (recursively), ``departures`` and ``caveats``
+    append the child's items to the parent's, anything else the child gives replaces the parent's."""
+    out = copy.deepcopy(parent)
+    for key, value in child.items():
+        if key == "extends":
+            continue
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge_profile(out[key], value)
+        elif key in ("departures", "caveats") and isinstance(value, list):
+            out[key] = list(out.get(key) or []) + value
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_profile(name: str, _seen=()) -> Profile:
+    """A scale profile; one with ``extends: <profile>`` is that profile with its own keys merged over it
+    (``_merge_profile``), and keeps its own name (so its own results folder)."""
     path = os.path.join(PROFILE_DIR, f"{name}.yaml")
     if not os.path.exists(path):
         raise ConfigError(f"unknown profile {name!r}; available: {', '.join(list_profiles())}")
     raw = load_yaml(path, "profile")
+    if raw.get("extends"):
+        parent = str(raw["extends"])
+        if parent == name or parent in _seen:
+            raise ConfigError(f"profile {name!r} extends {parent!r} in a circle")
+        raw = _merge_profile(load_profile(parent, _seen + (name,)).raw, raw)
     return Profile(name, raw.get("description", ""), tuple(raw.get("departures", [])),
                    tuple(raw.get("core", [])), raw)
 

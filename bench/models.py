@@ -59,13 +59,18 @@ class CifarResNet(nn.Module):
         return x.float() * self.scale + self.shift
 
     def stem_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 images -> stem activations (shared by every MC-Dropout pass, see bald.py)."""
-        return self.stem(self.normalise(x).contiguous(memory_format=torch.channels_last)
-                         if x.is_cuda else self.normalise(x))
+        """uint8 images -> stem activations (shared by every MC-Dropout pass, see bald.py). The images are laid
+        out as the model's weights are: channels_last where it was moved there (bf16, CUDA), else NCHW."""
+        h = self.normalise(x)
+        if self.stem[0].weight.is_contiguous(memory_format=torch.channels_last):
+            h = h.contiguous(memory_format=torch.channels_last)
+        return self.stem(h)
 
-    def head(self, h: torch.Tensor) -> Outputs:
+    def head(self, h: torch.Tensor, dropouts=None) -> Outputs:
+        """Stem activations -> Outputs. ``dropouts``: one function per stage applied to the stage's input in
+        place of the model's own dropout layers (bald.py: masks drawn once per chunk of MC-Dropout rows)."""
         feats = []
-        for drop, stage in zip(self.drops, self.stages):
+        for drop, stage in zip(dropouts or self.drops, self.stages):
             h = stage(drop(h))
             feats.append(h)
         emb = torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1)

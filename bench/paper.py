@@ -107,9 +107,9 @@ def strategy_of(cfg, label: str):
 
 def expected_identity(cfg, label: str, seed: int, strategy) -> dict:
     """The parts of ``bench.loop.trial_identity`` known without loading the data."""
-    from bench.loop import IDENTITY_FIELDS
+    from bench.loop import config_identity
 
-    ident = {k: getattr(cfg, k) for k in IDENTITY_FIELDS}
+    ident = config_identity(cfg)
     ident.update(strategy=label, registry_key=cfg.registry_key(label), seed=seed,
                  strategy_params=strategy.get_params())
     return json.loads(json.dumps(ident))
@@ -118,7 +118,7 @@ def expected_identity(cfg, label: str, seed: int, strategy) -> dict:
 def fill_status(trials: Dict[tuple, TrialPlan]):
     """Set each trial's status from its folder: its identity (read_identity, compared on every field known
     without the data) and its rows (collect: finished when the last round is the planned one)."""
-    from bench.results import collect, read_identity, recorded_seconds, trial_dir
+    from bench.results import LEGACY_IDENTITY, collect, read_identity, recorded_seconds, trial_dir
 
     tables = {}
     for t in trials.values():
@@ -134,6 +134,7 @@ def fill_status(trials: Dict[tuple, TrialPlan]):
                 t.status, t.why = "conflict", f"{path} holds rounds but no config.json"
             continue
         want = expected_identity(t.cfg, t.strategy, t.seed, strategy_of(t.cfg, t.strategy))
+        saved = {**LEGACY_IDENTITY, **saved}
         diff = sorted(k for k in want if saved.get(k) != want[k])
         if diff:
             t.status, t.why = "conflict", f"{path} was made with another {', '.join(diff)}"

@@ -7,14 +7,15 @@ way to a label of an unlabelled image is the budget-charged oracle, ``reveal(idx
 reveals counts against the round's budget and must be part of the strategy's selection (the loop checks
 this and records the order of reveals).  Held-out indices (a validation split) are neither labelled nor
 unlabelled: no strategy can select them or read their labels.  Images are served as stored (uint8,
-never augmented).
+never augmented).  Forward passes run in the trial's ``precision`` (``bench.device``); a strategy that runs
+its own network uses ``pool.autocast()`` for the same arithmetic.
 """
 from typing import Callable
 
 import numpy as np
 import torch
 
-from bench.train import autocast
+from bench.device import autocast, inference_batch, resolve_precision
 
 
 class LabelLeakError(PermissionError):
@@ -68,8 +69,9 @@ def _label_oracle(y: np.ndarray, labelled_mask: np.ndarray, selectable_mask: np.
 
 class Pool:
     def __init__(self, x: torch.Tensor, y: np.ndarray, labelled: np.ndarray, model, num_classes: int,
-                 rng: np.random.Generator, device=None, batch_size: int = 1024, classes=(), classifier=None,
-                 held_out=(), budget: int = None, source_index: np.ndarray = None, true_labels: bool = False):
+                 rng: np.random.Generator, device=None, batch_size: int = 0, classes=(), classifier=None,
+                 held_out=(), budget: int = None, source_index: np.ndarray = None, true_labels: bool = False,
+                 precision: str = None):
         n = len(x)
         mask = np.zeros(n, bool)
         mask[np.asarray(labelled, np.int64)] = True
@@ -88,7 +90,8 @@ class Pool:
         self.classes = tuple(classes)
         self.rng = rng
         self.device = torch.device(device) if device is not None else x.device
-        self.batch_size = batch_size
+        self.batch_size = inference_batch(batch_size, self.device)   # images per forward pass (0: the device's)
+        self.precision = resolve_precision(precision, self.device)      # fp32 | bf16 (None: bf16 on CUDA only)
         self.budget = budget                        # labels the oracle may reveal this round (None: none)
         self._source_index = None if source_index is None else np.asarray(source_index, np.int64)
         self._read, self._reveal, self._revealed, self._peek = _label_oracle(
@@ -129,6 +132,10 @@ class Pool:
     def images(self, idx) -> torch.Tensor:
         return self.x[torch.as_tensor(np.array(idx, np.int64), device=self.x.device)]
 
+    def autocast(self):
+        """The pool's arithmetic (its ``precision``) for a strategy's own forward passes and networks."""
+        return autocast(self.device, self.precision)
+
     def torch_seed(self) -> int:
         """An integer from the pool's Generator, for strategies that seed torch (their own nets, dropout)."""
         return int(self.rng.integers(2 ** 62))
@@ -140,7 +147,7 @@ class Pool:
         idx = np.asarray(idx, np.int64)
         outs = []
         for i in range(0, len(idx), self.batch_size):
-            with autocast(self.device):
+            with self.autocast():
                 o = model.forward_all(self.images(idx[i:i + self.batch_size]))
             outs.append(fn(o))
         return torch.cat(outs) if outs else torch.zeros(0, device=self.device)

@@ -16,11 +16,7 @@ import pandas as pd  # noqa: E402
 
 from bench import stats  # noqa: E402
 from bench.errors import ConfigError  # noqa: E402
-from bench.results import collect, trial_dir  # noqa: E402
-
-# fields of a trial's identity that the profile's configuration fixes (a trial that differs is not used)
-CHECKED_FIELDS = ("initial", "budget", "rounds", "validation", "arch", "width", "epochs", "batch_size", "lr",
-                  "momentum", "weight_decay", "lr_milestones", "lr_gamma", "crop_pad", "hflip", "image_size")
+from bench.results import LEGACY_IDENTITY, collect, trial_dir  # noqa: E402
 MARKERS = "osD^vPX*<>"
 NOT_DEPLOYABLE = " (reads true labels: not deployable)"
 
@@ -96,10 +92,16 @@ class Trials:
 
 
 def _mismatch(identity: dict, cfg) -> str:
+    """The identity fields the profile's configuration fixes in which a trial differs from it (such a trial is
+    not used: e.g. one made in another precision is never mixed into the profile's tables)."""
     if cfg is None:
         return ""
-    want = json.loads(json.dumps({k: getattr(cfg, k) for k in CHECKED_FIELDS}))
-    return ", ".join(f"{k}={identity.get(k)!r} (profile: {want[k]!r})" for k in CHECKED_FIELDS
+    from bench.loop import config_identity
+
+    want = json.loads(json.dumps(config_identity(cfg)))
+    want.pop("dataset")
+    identity = {**LEGACY_IDENTITY, **identity}
+    return ", ".join(f"{k}={identity.get(k)!r} (profile: {want[k]!r})" for k in want
                      if k in identity and identity[k] != want[k])
 
 

@@ -142,10 +142,17 @@ def read_identity(path: str):
             "cannot be verified. Move that folder away (or delete it) and run again.") from None
 
 
+# identity fields added after trials were recorded, with the value those trials ran under: every trial
+# recorded before ``precision`` existed ran on the CPU in plain fp32 (no CUDA trial was ever committed)
+LEGACY_IDENTITY = {"precision": "fp32"}
+
+
 def identity_differences(saved: dict, identity: dict) -> list:
     """The fields in which two trial identities differ. Where both carry the same data fingerprint (the
     sha256 of the base data), the file's path (``data_source``) is provenance, not identity: the same data
-    moved or reached by another path resumes."""
+    moved or reached by another path resumes. A field the saved identity predates reads as its
+    ``LEGACY_IDENTITY`` value."""
+    saved = {**LEGACY_IDENTITY, **saved}
     diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
     if saved.get("data_fingerprint") and saved.get("data_fingerprint") == identity.get("data_fingerprint"):
         diff = [k for k in diff if k != "data_source"]

@@ -1,9 +1,10 @@
 """Training and evaluation of the classifier, as plain functions.
 
 Images stay on the device as uint8 tensors; augmentation (random crop with zero padding, horizontal flip)
-runs there in batch.  On CUDA the forward/backward runs under bf16 autocast with channels_last memory and,
-by default, each step is replayed from a CUDA graph (``GraphedStep``); on the CPU it is plain fp32.  No
-host synchronisation happens inside an epoch: the learning rate lives on the device (``SGD``).
+runs there in batch.  The arithmetic is the config's ``precision`` (``bench.device``): bf16 autocast with
+channels_last memory (CUDA, and a CPU with native bf16), or plain fp32 with NCHW tensors.  On CUDA each
+step is by default replayed from a CUDA graph (``GraphedStep``).  No host synchronisation happens inside
+an epoch: the learning rate lives on the device (``SGD``).
 """
 import contextlib
 import time
@@ -14,24 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from bench.config import STEP_MODES
+from bench.device import autocast, channels_last, inference_batch, resolve_device, resolve_precision  # noqa: F401 (re-exported)
 from bench.errors import ConfigError, TrainingDivergedError
 from bench.models import build_classifier
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA device; use device=cpu or auto")
-    return torch.device(name)
-
-
-def autocast(device: torch.device, cache: bool = True):
-    """bf16 autocast on CUDA, nothing on the CPU (fp32 there is faster and exact). ``cache=False`` for a
-    step captured in a CUDA graph (autocast's weight-cast cache must not outlive the capture)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
-    return contextlib.nullcontext()
 
 
 def forked_rng(device: torch.device):
@@ -170,13 +156,15 @@ def train_classifier(cfg, x: torch.Tensor, y: torch.Tensor, num_classes: int, se
     ``eager``; ``graph``, the step captured once per batch size and replayed (on the CPU: uncaptured);
     ``compile``, ``torch.compile`` of the model (``reduce-overhead`` on CUDA, recompiles per new batch
     shape); ``auto``, graph on CUDA and eager on the CPU. Every mode does the same mathematics.
+    ``cfg.precision`` picks the arithmetic (``bench.device``); the model comes back channels_last under bf16.
     """
     device = x.device
     mode = step_mode(cfg, device)
+    precision = resolve_precision(cfg.precision, device)
     start = time.perf_counter()
     with seeded(seed, device):
         model = build_classifier(cfg.arch, num_classes, x.shape[1], cfg.width, dropout, mean, std).to(device)
-        if device.type == "cuda":
+        if channels_last(device, precision):
             model = model.to(memory_format=torch.channels_last)
         opt = SGD(model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
         model.train()
@@ -189,7 +177,7 @@ def train_classifier(cfg, x: torch.Tensor, y: torch.Tensor, num_classes: int, se
         def step(idx):
             opt.zero_grad()
             xb = augment(x[idx], cfg.crop_pad, cfg.hflip)
-            with autocast(device, cache=False):
+            with autocast(device, precision, cache=False):
                 loss = F.cross_entropy(net(xb), y[idx])
             bad.logical_or_(~torch.isfinite(loss.detach()))
             loss.backward()
@@ -234,20 +222,23 @@ def train_classifier(cfg, x: torch.Tensor, y: torch.Tensor, num_classes: int, se
 
 
 @torch.no_grad()
-def predict(model, x: torch.Tensor, batch_size: int = 1024, what: str = "logits") -> torch.Tensor:
-    """Concatenated ``what`` (``logits`` or ``embedding``) of the frozen model over x, float32, on x's device."""
+def predict(model, x: torch.Tensor, batch_size: int = 0, what: str = "logits", precision: str = None) -> torch.Tensor:
+    """Concatenated ``what`` (``logits`` or ``embedding``) of the frozen model over x, float32, on x's device,
+    in ``precision`` (None: bf16 on CUDA, fp32 elsewhere), ``batch_size`` images at a time (0: the device's)."""
     outs = []
+    batch_size = inference_batch(batch_size, x.device)
     for i in range(0, len(x), batch_size):
-        with autocast(x.device):
+        with autocast(x.device, precision):
             o = model.forward_all(x[i:i + batch_size])
         outs.append(getattr(o, what).float())
     return torch.cat(outs) if outs else torch.zeros(0, device=x.device)
 
 
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_size: int = 1024) -> dict:
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_size: int = 0,
+             precision: str = None) -> dict:
     """Accuracy, balanced accuracy (mean per-class recall over classes present) and per-class accuracy.
     TrainingDivergedError if any logit is NaN or infinite (an argmax over NaNs would say class 0)."""
-    logits = predict(model, x, batch_size)
+    logits = predict(model, x, batch_size, precision=precision)
     if not bool(torch.isfinite(logits).all()):
         raise TrainingDivergedError(f"the trained classifier gives non-finite logits for "
                                     f"{int((~torch.isfinite(logits)).any(1).sum())} of {len(x)} images; its "

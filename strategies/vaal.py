@@ -25,13 +25,15 @@ Departures, each for a reason:
 - Inputs of other sizes: the number of stride-2 stages is min(4, log2(size)); the decoder mirrors it
   (for 8x8 digits, three stages). Channel widths scale with ``width`` (128 in the authors' code).
 """
+import contextlib
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.train import autocast, seeded
+from bench.device import channels_last
+from bench.train import seeded
 from strategies import register
 from strategies.base import Strategy, top_k
 
@@ -111,13 +113,14 @@ class VAAL(Strategy):
         """The authors' iteration count: pool images x epochs / batch."""
         return max(1, n_pool * self.epochs // self.batch_size)
 
-    def iteration(self, vae, disc, opt_v, opt_d, draw):
+    def iteration(self, vae, disc, opt_v, opt_d, draw, cast=contextlib.nullcontext):
         """One of the authors' iterations: ``vae_steps`` VAE updates (reconstruct both batches, fool the
         discriminator), then ``adv_steps`` discriminator updates. ``draw()`` gives fresh (labelled,
-        unlabelled) batches in [-1, 1]. Returns the last (VAE loss, discriminator loss) as tensors."""
+        unlabelled) batches in [-1, 1]; ``cast()`` the arithmetic (the pool's ``autocast``). Returns the last
+        (VAE loss, discriminator loss) as tensors."""
         for _ in range(self.vae_steps):
             xl, xu = draw()
-            with autocast(xl.device):
+            with cast():
                 rl, mul, lvl = vae(xl)
                 ru, muu, lvu = vae(xu)
                 d = disc(torch.cat([mul, muu])).squeeze(1).float()
@@ -130,10 +133,10 @@ class VAAL(Strategy):
             opt_v.step()
         for _ in range(self.adv_steps):
             xl, xu = draw()
-            with torch.no_grad(), autocast(xl.device):
+            with torch.no_grad(), cast():
                 mu = torch.cat([vae.encode(xl)[0], vae.encode(xu)[0]]).float()
             target = torch.cat([torch.ones(len(xl), device=xl.device), torch.zeros(len(xu), device=xl.device)])
-            with autocast(xl.device):
+            with cast():
                 d_loss = F.binary_cross_entropy_with_logits(disc(mu).squeeze(1).float(), target)
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -152,15 +155,20 @@ class VAAL(Strategy):
         lab = torch.tensor(pool.labelled, device=dev)
         unl = torch.tensor(pool.unlabelled, device=dev)
         iters = self.iterations(len(pool))
+        # bf16 (and CUDA): the VAE's convolutions run channels_last, twice as fast on a bf16 CPU (0.32 vs
+        # 0.64 s per iteration at width 16, one thread); the fp32 CPU path keeps NCHW, as it always ran
+        layout = torch.channels_last if channels_last(dev, pool.precision) else torch.contiguous_format
         with seeded(pool.torch_seed(), dev):
             vae, disc, opt_v, opt_d = self.build(x.shape[1], x.shape[2], dev)
+            vae.to(memory_format=layout)   # in place: the optimiser keeps the same parameters
 
             def batch(ids):
-                return to_unit(x[ids[torch.randint(len(ids), (self.batch_size,), device=dev)]])
+                return to_unit(x[ids[torch.randint(len(ids), (self.batch_size,), device=dev)]]).contiguous(
+                    memory_format=layout)
 
             losses = []
             for it in range(iters):
-                loss, d_loss = self.iteration(vae, disc, opt_v, opt_d, lambda: (batch(lab), batch(unl)))
+                loss, d_loss = self.iteration(vae, disc, opt_v, opt_d, lambda: (batch(lab), batch(unl)), pool.autocast)
                 if it % max(1, iters // 20) == 0 or it == iters - 1:
                     losses.append([it, loss, d_loss])
             vae.eval()
@@ -168,8 +176,8 @@ class VAAL(Strategy):
             with torch.no_grad():
                 scores = []
                 for i in range(0, len(unl), pool.batch_size):
-                    with autocast(dev):
-                        mu = vae.encode(to_unit(x[unl[i:i + pool.batch_size]]))[0]
+                    with pool.autocast():
+                        mu = vae.encode(to_unit(x[unl[i:i + pool.batch_size]]).contiguous(memory_format=layout))[0]
                         scores.append(vaal_scores(torch.sigmoid(disc(mu.float()).squeeze(1).float())))
                 scores = torch.cat(scores).double().cpu().numpy()
         self.diagnostics_ = {"iterations": iters, "loss_curve": [[i, float(a), float(b)] for i, a, b in losses]}
