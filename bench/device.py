@@ -5,7 +5,9 @@
         ran, exactly as it was;
   bf16  bfloat16 autocast (weights and accumulation in float32, convolutions and matrix products in bf16)
         with channels_last memory: what the CUDA path always ran, and on a CPU with native bf16
-        instructions (AVX512-BF16 or AMX) about twice the fp32 speed;
+        instructions (AVX512-BF16 or AMX) about twice the fp32 speed. On a CPU its numbers also depend on
+        the torch thread count (oneDNN splits bf16 reductions by thread; fp32 was measured invariant), so a
+        bf16 CPU trial records its thread count in its identity (``cpu_threads``);
   auto  bf16 where the device does bf16 natively (CUDA; a CPU whose capabilities torch reports with
         ``avx512_bf16`` or ``amx_bf16``), fp32 elsewhere. Resolved before the trial starts: the identity
         records ``fp32`` or ``bf16``, never ``auto``.

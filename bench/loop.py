@@ -85,6 +85,10 @@ def config_identity(cfg) -> dict:
 def trial_identity(cfg, strategy, strategy_name: str, seed: int, ds) -> dict:
     """Everything that changes a trial's numbers; resuming under a different identity is refused."""
     identity = config_identity(cfg)
+    if identity["precision"] == "bf16" and resolve_device(cfg.device).type == "cpu":
+        # oneDNN's bf16 kernels split their reductions by thread: the same seed gives other numbers with
+        # another thread count (fp32 measured invariant), so a bf16 CPU trial is made at one thread count
+        identity["cpu_threads"] = torch.get_num_threads()
     identity.update(strategy=strategy_name, registry_key=cfg.registry_key(strategy_name), seed=seed,
                     strategy_params=strategy.get_params(),
                     scoring_model_options=strategy.scoring_model_options,

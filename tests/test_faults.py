@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -175,15 +176,31 @@ def test_untrainable_configs_fail_loudly(finished, override, message):
 
 
 # 5. one writer per trial: concurrent identical runs, orphan temporary files
-def test_concurrent_identical_runs_wait_and_agree(reference, tmp_path):
-    out = str(tmp_path / "twice")
-    cmd = [sys.executable, "-m", "bench", *ARGS, "--out", out]
+def test_concurrent_identical_runs_wait_and_agree(tmp_path):
+    """Two identical runs started while the trial is locked both wait, say who holds it, then run one after
+    the other (the second finds the trial finished) and agree with a lone run. The test holds the lock
+    itself until both have said so, so the outcome does not depend on how fast a run is."""
+    from bench.results import TrialLock
+
+    out, alone = str(tmp_path / "twice"), str(tmp_path / "alone")
+    os.makedirs(trial(out))
+    cmd = [sys.executable, "-m", "bench", *ARGS, "threads=1"]   # bf16 CPU numbers depend on the thread count
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    errs = [p.communicate(timeout=300)[1] for p in procs]
+    subprocess.run(cmd + ["--out", alone], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    cmd += ["--out", out]
+    logs = [tmp_path / f"err{i}.txt" for i in range(2)]
+    with TrialLock(trial(out)):
+        procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=open(log, "w"), text=True) for log in logs]
+        deadline = time.time() + 240
+        while not all("being written by pid" in log.read_text() for log in logs) and time.time() < deadline:
+            assert all(p.poll() is None for p in procs), [log.read_text() for log in logs]
+            time.sleep(0.2)
+    for p in procs:
+        p.wait(timeout=300)
+    errs = [log.read_text() for log in logs]
     assert all(p.returncode == 0 for p in procs), errs
-    assert any("being written by pid" in e for e in errs), errs   # the second one waited for the first
-    pd.testing.assert_frame_equal(table(out), table(reference))
+    assert all("being written by pid" in e for e in errs), errs   # both waited for the holder
+    pd.testing.assert_frame_equal(table(out), table(alone))
     assert not glob.glob(os.path.join(trial(out), "*.tmp*"))
 
 

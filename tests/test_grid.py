@@ -12,7 +12,9 @@ from bench.grid import expand
 from tests.conftest import ROOT, TINY, run_cli
 
 GRID = ["--strategy", "random,entropy", "--data", "digits,digits_dom1", "--seeds", "0,1", "--no-progress"]
-SMALL = [t for t in TINY if not t.startswith(("initial", "budget"))] + ["initial=10", "budget=5"]
+# threads=1: every executor runs a trial on one thread, so their tables can be compared (bf16 CPU numbers
+# depend on the thread count; a local run would otherwise take all the cores)
+SMALL = [t for t in TINY if not t.startswith(("initial", "budget"))] + ["initial=10", "budget=5", "threads=1"]
 
 
 def test_expand_grid():

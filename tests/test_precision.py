@@ -204,6 +204,27 @@ def test_a_trial_made_in_one_precision_refuses_to_resume_in_the_other(tmp_path):
         run_trial(replace(cfg, precision="fp32"), "random", 0, progress=False)
 
 
+def test_a_bf16_cpu_trial_is_made_at_one_thread_count(tmp_path):
+    """bf16 on the CPU gives other numbers at another thread count (measured): the count is in the identity."""
+    cfg = load_config("digits", ["epochs=1", "width=4", "initial=20", "budget=10", "rounds=1", "batch_size=16",
+                                 "lr_milestones=[]", "eval_batch_size=64"], out=str(tmp_path),
+                      precision="bf16", device="cpu")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        run_trial(cfg, "random", 0, progress=False)
+        with open(os.path.join(tmp_path, "digits", "random", "seed0", "config.json")) as f:
+            assert json.load(f)["identity"]["cpu_threads"] == 1
+        torch.set_num_threads(2)
+        with pytest.raises(ResultsConflictError, match="cpu_threads"):
+            run_trial(cfg, "random", 0, progress=False)
+        run_trial(replace(cfg, precision="fp32", out=str(tmp_path / "fp32")), "random", 0, progress=False)
+        with open(os.path.join(tmp_path, "fp32", "digits", "random", "seed0", "config.json")) as f:
+            assert "cpu_threads" not in json.load(f)["identity"]   # fp32: the same numbers at any count
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_the_committed_fp32_reproduction_still_reads_as_finished_under_the_cpu_profile():
     """Trials recorded before ``precision`` existed carry no such field: they are fp32, and the cpu profile
     (pinned to fp32 until the parity study decides) still finds every one of them finished, while the same

@@ -17,7 +17,7 @@ import pytest
 from scipy import stats as st
 
 from bench import stats
-from bench.loop import IDENTITY_FIELDS
+from bench.loop import config_identity
 from bench.manifest import load_manifest, load_profile, resolve
 from bench.report import write_report
 from bench.results import trial_dir
@@ -118,7 +118,7 @@ def write_trial(cfg, strategy, seed, values, val_values=None, ref=False, rounds_
     classes = list(ds.classes) if ds is not None else [str(c) for c in range(10)]
     path = trial_dir(cfg.out, cfg.dataset, strategy, seed)
     os.makedirs(path, exist_ok=True)
-    identity = {k: getattr(cfg, k) for k in IDENTITY_FIELDS}
+    identity = config_identity(cfg)
     identity.update(strategy=strategy, seed=seed, data_source="test", data_fingerprint=None)
     conf = {"identity": json.loads(json.dumps(identity)),
             "config": {"device": "cpu", "data_root": data_root or "", "threads": 1 if strategy == "vabal" else 0},
