@@ -3,6 +3,7 @@
   python -m bench.perf                      # full sizes (meant for a GPU): 50,000-image pool, batch 128
   python -m bench.perf --quick              # tiny sizes: proves every path runs (CPU, CI)
   python -m bench.perf --sections train,reference --json perf.json
+  python -m bench.perf --device cpu         # a CPU: bench.perf_cpu's sections at the cpu profile's scale
 
 Sections:
   train       images/s of albench's trainer at the paper protocol (batch 128): 32x32 RGB, 64x64 gray
@@ -339,8 +340,12 @@ def main(argv=None):
     p.add_argument("--strategies", default="random,entropy,margin,least_confidence,coreset,bald,vaal,vabal,badge,base,"
                    "galaxy,direct,typiclust,probcover,balanced_margin,balanced_random_oracle")
     p.add_argument("--json", default=os.path.join("results", "perf.json"))
+    p.add_argument("--threads", type=int, default=1, help="CPU: torch threads (the cpu profile runs one per trial)")
+    p.add_argument("--fma-units", type=int, default=2, help="CPU: FMA units per core for the FLOP ceiling")
     a = p.parse_args(argv)
     device = resolve_device(a.device)
+    if device.type == "cpu" and "--sections" not in (argv if argv is not None else sys.argv):
+        return cpu_main(a)   # the CPU at the cpu profile's scale, in minutes (bench.perf_cpu)
     cfg = load_config("paper/cifar10", train_step=a.train_step)
     q = a.quick
     n_train, epochs = (256, 1) if q else (25_000, 3)
@@ -424,6 +429,26 @@ def main(argv=None):
         for k, v in g["floor_seconds"].items():
             report(f"  FLOP floor at {a.peak_tflops:.0f} TFLOP/s: {k}", v, "s")
         report("  FLOP floor, whole grid", g["floor_minutes"], "min")
+    os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
+    with open(a.json, "w") as f:
+        json.dump(res, f, indent=2)
+    print(f"wrote {a.json}", file=sys.stderr)
+    return res
+
+
+def cpu_main(a):
+    """``bench.perf_cpu.run``: printed as rows, saved as JSON."""
+    from bench.perf_cpu import run
+
+    t0 = time.perf_counter()
+    print(f"albench perf on the CPU ({torch.__version__}, {a.threads} thread(s)); the cpu profile's scale", flush=True)
+
+    def report(name, value, unit):
+        print(f"{name:86s} {value:12.2f} {unit}", flush=True)
+
+    res = run(a.threads, a.quick, a.fma_units, report)
+    res["wall_seconds"] = time.perf_counter() - t0
+    report("wall time of this run", res["wall_seconds"], "s")
     os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
     with open(a.json, "w") as f:
         json.dump(res, f, indent=2)

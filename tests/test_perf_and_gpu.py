@@ -72,3 +72,18 @@ def test_cuda_select(name):
     pool = Pool(x, np.arange(600) % 10, lab, model, 10, np.random.default_rng(0), "cuda", 256)
     idx = s.select(pool, 40)
     assert len(np.unique(idx)) == 40 and np.isin(idx, pool.unlabelled).all()
+
+
+def test_cpu_perf_runs_every_section_at_tiny_sizes():
+    """``make perf DEVICE=cpu`` (bench.perf_cpu) runs each section; its figures are measured, so only their
+    presence and signs are checked here (the speed goals are judged on the printed run, not in a test)."""
+    from bench.perf_cpu import run
+
+    rows = []
+    res = run(threads=1, quick=True, report=lambda name, value, unit: rows.append((name, value, unit)))
+    assert res["ceiling"]["matmul_fp32_gflops"] > 0
+    assert all(res["train"][k] > 0 for k in ("auto", "fp32", "peer"))
+    assert res["infer"]["auto"] > 0 and res["bald"]["auto"] > 0 and res["vaal"]["fp32"] > 0
+    assert set(res["select"]) == {"coreset", "typiclust", "probcover", "badge"}
+    assert any("speed-up auto / peer-style loop" in name for name, _, _ in rows)
+    assert all(np.isfinite(v) for _, v, _ in rows)
