@@ -164,6 +164,22 @@ def cmd_paper(a):
             print(f"albench: published {path}", file=sys.stderr)
 
 
+def cmd_parity(a):
+    from bench import parity
+
+    profiles = _csv(a.profiles)
+    if len(profiles) != 2:
+        raise ConfigError(f"--profiles takes two profiles, reference then candidate (e.g. cpu,cpu-bf16), got {a.profiles!r}")
+    if a.publish:
+        decision = parity.publish(profiles, a.publish, a.out or "results", _csv(a.only) or None)
+        print(f"albench: published {a.publish}", file=sys.stderr)
+    else:
+        doc, decision = parity.build_page(profiles, a.out or "results", _csv(a.only) or None)
+        print(doc.markdown())
+    for line in parity.summary(decision):
+        print(f"albench: {line}", file=sys.stderr)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="albench", description="active-learning benchmark (VaB-AL reproduction)")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -206,6 +222,13 @@ def build_parser():
     pp.add_argument("--no-measure", action="store_true", help="--plan without measuring speeds (no wall time)")
     pp.add_argument("--no-progress", action="store_true")
     pp.set_defaults(fn=cmd_paper)
+    pa = sub.add_parser("parity", help="the same trials under two profiles (e.g. fp32 and bf16), paired by seed: "
+                        "per-strategy intervals, the paper's claims under both, a decision")
+    pa.add_argument("--profiles", default="cpu,cpu-bf16", help="reference,candidate (default: cpu,cpu-bf16)")
+    pa.add_argument("--only", help="comma-separated artifacts (default: the reference's core subset)")
+    pa.add_argument("--out", help="results base (default: results)")
+    pa.add_argument("--publish", metavar="PATH", help="write the page's Markdown at PATH (e.g. docs/precision-parity.md)")
+    pa.set_defaults(fn=cmd_parity)
     for name, fn, text in (("figures", cmd_figures, "draw every figure the results allow"),
                            ("report", cmd_report, "print the summary table")):
         f = sub.add_parser(name, help=text)

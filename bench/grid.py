@@ -56,6 +56,16 @@ def run_one(trial: Trial, progress: bool = True, device: str = None, threads: in
     return run_trial(cfg, trial.strategy, trial.seed, progress=progress)
 
 
+def _pool_init(threads: int):
+    """A pool worker's start: its torch threads, and the imports every trial needs, once."""
+    import torch
+
+    import bench.loop  # noqa: F401
+
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def _pool_worker(args):
     trial, device, threads = args
     run_one(trial, progress=False, device=device, threads=threads)
@@ -87,8 +97,12 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
         n_gpu = torch.cuda.device_count()
         jobs = [(t, (f"cuda:{i % n_gpu}" if n_gpu and t.cfg.device in ("auto", "cuda") else None),
                  cpu_threads(t.cfg, workers)) for i, t in enumerate(trials)]
-        with mp.get_context("spawn").Pool(workers, maxtasksperchild=1) as p:
-            for name in p.imap_unordered(_pool_worker, jobs):
+        # the workers live for the whole grid (a spawned process pays ~2-4 s of imports: on a grid of small
+        # trials that was most of the time), each setting its torch threads once, before its first trial
+        threads = {j[2] for j in jobs}
+        with mp.get_context("spawn").Pool(workers, initializer=_pool_init,
+                                          initargs=(threads.pop() if len(threads) == 1 else 0,)) as p:
+            for name in p.imap_unordered(_pool_worker, jobs, chunksize=1):
                 done.append(name)
                 finished(name, len(done))
                 bar.update(1)

@@ -243,7 +243,7 @@ class Meter:
         from bench.train import step_mode
 
         key = (cfg.arch, cfg.width, cfg.batch_size, cfg.eval_batch_size, info["channels"], info["size"],
-               step_mode(cfg, self.device), cfg.threads, cfg.crop_pad, cfg.hflip)
+               step_mode(cfg, self.device), cfg.threads, cfg.crop_pad, cfg.hflip, cfg.precision)
         if key not in self.train_cache:
             with torch_threads(cfg.threads):
                 self.train_cache[key] = self._train(cfg, info)
@@ -251,7 +251,7 @@ class Meter:
 
     def _train(self, cfg, info):
         from bench.perf import data
-        from bench.train import predict, sync, train_classifier
+        from bench.train import inference_batch, predict, sync, train_classifier
 
         self.log(f"  measuring training: {cfg.arch} width {cfg.width}, batch {cfg.batch_size}, "
                  f"{info['channels']}x{info['size']}x{info['size']} on {self.device.type} ...")
@@ -267,11 +267,11 @@ class Meter:
                 break
             n *= 4
         rate = n / seconds
-        m = min(len(x), max(cfg.eval_batch_size, 2 * bs))
+        m = min(len(x), max(inference_batch(cfg.eval_batch_size, self.device), 2 * bs))
         while True:
             sync(self.device)
             t0 = time.perf_counter()
-            predict(model, x[:m], cfg.eval_batch_size)
+            predict(model, x[:m], cfg.eval_batch_size, precision=cfg.precision)
             sync(self.device)
             fwd_s = time.perf_counter() - t0
             if fwd_s >= self.SELECT_MIN_S or m >= len(x):
@@ -285,7 +285,7 @@ class Meter:
         strategy = strategy_of(cfg, label)
         k, c, s = info["num_classes"], info["channels"], info["size"]
         key = (cfg.registry_key(label), json.dumps(strategy.get_params(), sort_keys=True, default=str),
-               cfg.arch, cfg.width, cfg.eval_batch_size, c, s, k, cfg.threads)   # budget: see _select
+               cfg.arch, cfg.width, cfg.eval_batch_size, c, s, k, cfg.threads, cfg.precision)   # budget: see _select
         if key not in self.select_cache:
             self.select_labels[key] = label
             with torch_threads(cfg.threads):
@@ -313,7 +313,7 @@ class Meter:
             y = np.arange(n_lab + unl) % k
             pool = Pool(x, y, np.arange(n_lab), model, k, np.random.default_rng(0), self.device,
                         cfg.eval_batch_size, [str(i) for i in range(k)], budget=min(cfg.budget, unl // 2),
-                        true_labels=strategy.reads_true_labels)
+                        true_labels=strategy.reads_true_labels, precision=cfg.precision)
             sync(self.device)
             t0 = time.perf_counter()
             strategy.select(pool, min(cfg.budget, unl // 2))
