@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from bench.results import collect, safe_name, summarise  # noqa: E402
+from bench.results import collect, safe_name, separate_precisions, summarise  # noqa: E402
 
 # the paper's averaged panels: name -> datasets averaged (Fig. 3)
 PANELS = {"fig3b_cifar10_dominant": ["cifar10_dom1", "cifar10_dom5", "cifar10_dom10"],
@@ -81,7 +81,7 @@ def make_figures(out: str = "results", fig_dir: str = None, verbose: bool = True
     """Draw every figure the results under ``out`` allow; returns the paths written."""
     fig_dir = fig_dir or os.path.join(out, "figures")
     os.makedirs(fig_dir, exist_ok=True)
-    full = collect(out)
+    full = separate_precisions(collect(out))
     partial = full[~full["finished"].astype(bool)] if not full.empty else full
     df = full[full["finished"].astype(bool)] if not full.empty else full   # partial trials: listed, never drawn
     written = []

@@ -297,10 +297,27 @@ def collect(out: str, strict: bool = False) -> pd.DataFrame:
             continue
         planned = identity.get("rounds")
         f["finished"] = planned is not None and pd.to_numeric(f["round"], errors="coerce").max() == planned
+        f["precision"] = identity.get("precision", LEGACY_IDENTITY["precision"])
         frames.append(f)
     if not frames:
         return pd.DataFrame(columns=BASE_COLUMNS + ["finished"])
     return pd.concat(frames, ignore_index=True)
+
+
+def separate_precisions(df: pd.DataFrame) -> pd.DataFrame:
+    """Trials of one (dataset, strategy) made in different precisions are never averaged together: where a
+    table mixes them, each such trial's strategy label gets its precision (``random [bf16]``), with a warning."""
+    if df.empty or "precision" not in df:
+        return df
+    mixed = df.groupby(["dataset", "strategy"])["precision"].transform("nunique") > 1
+    if not mixed.any():
+        return df
+    df = df.copy()
+    df.loc[mixed, "strategy"] = df.loc[mixed, "strategy"] + " [" + df.loc[mixed, "precision"].astype(str) + "]"
+    names = sorted(set(df.loc[mixed, "dataset"] + "/" + df.loc[mixed, "strategy"]))
+    print(f"albench: warning: trials made in different precisions are shown apart: {', '.join(names)}",
+          file=sys.stderr)
+    return df
 
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
@@ -310,6 +327,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     if "finished" not in df:
         df = df.assign(finished=True)
+    df = separate_precisions(df)
     keys = ["dataset", "strategy", "seed"]
     done = df[df["finished"].astype(bool)]
     partial = df[~df["finished"].astype(bool)].groupby(["dataset", "strategy"])["seed"].nunique()

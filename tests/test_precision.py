@@ -251,3 +251,19 @@ def test_a_profile_extends_another_and_keeps_its_own_folder():
     assert bf16.raw["restrict"] == base.raw["restrict"] and bf16.core == base.core
     assert bf16.departures[:len(base.departures)] == base.departures and len(bf16.departures) == len(base.departures) + 1
     assert bf16.root("results") != base.root("results")
+
+
+def test_a_table_never_averages_two_precisions_together(tmp_path, capsys):
+    from bench.results import collect, summarise
+
+    base = ["epochs=1", "width=4", "initial=20", "budget=10", "rounds=1", "batch_size=16", "lr_milestones=[]",
+            "threads=1", "eval_batch_size=64"]
+    for seed, precision in ((0, "fp32"), (1, "bf16"), (2, "fp32")):
+        cfg = load_config("digits", base, out=str(tmp_path), precision=precision, device="cpu")
+        run_trial(cfg, "random", seed, progress=False)
+    df = collect(str(tmp_path))
+    assert sorted(df.groupby("seed")["precision"].first()) == ["bf16", "fp32", "fp32"]
+    s = summarise(df).reset_index()
+    assert sorted(s["strategy"]) == ["random [bf16]", "random [fp32]"]
+    assert dict(zip(s["strategy"], s["seeds"])) == {"random [bf16]": 1, "random [fp32]": 2}
+    assert "different precisions are shown apart" in capsys.readouterr().err
