@@ -152,7 +152,7 @@ def cmd_paper(a):
     only, base = _csv(a.only) or None, a.out or "results"
     if a.plan:
         paper.plan(a.profile, only, base, measure=not a.no_measure, device=a.device or "auto",
-                   data_root=a.data_root)
+                   data_root=a.data_root, remeasure=a.remeasure)
     if not a.plan and not a.report:
         paper.run(a.profile, only, base, a.executor, a.workers, a.device, a.data_root, a.address,
                   progress=not a.no_progress, strategies=_csv(a.strategies) or None, seeds=_seeds(a.seeds))
@@ -220,6 +220,8 @@ def build_parser():
     pp.add_argument("--device", help="auto | cpu | cuda | cuda:N (training, and the plan's measurements)")
     pp.add_argument("--data-root", help="where datasets live (default: $ALBENCH_DATA, else ~/.cache/albench)")
     pp.add_argument("--no-measure", action="store_true", help="--plan without measuring speeds (no wall time)")
+    pp.add_argument("--remeasure", action="store_true", help="--plan: measure every speed again (by default a "
+                    "speed measured on this machine by an earlier plan is reused)")
     pp.add_argument("--no-progress", action="store_true")
     pp.set_defaults(fn=cmd_paper)
     pa = sub.add_parser("parity", help="the same trials under two profiles (e.g. fp32 and bf16), paired by seed: "

@@ -40,7 +40,8 @@ class Config:
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    lr_milestones: Tuple[int, ...] = (160,)  # epochs where lr is multiplied by lr_gamma (0.1 -> 0.01)
+    lr_milestones: Tuple[int, ...] = (160,)  # epochs where lr is multiplied by lr_gamma (0.1 -> 0.01); they
+                                             # scale with epochs= unless given beside it (see load_config)
     lr_gamma: float = 0.1
     crop_pad: int = 4                        # random crop with this zero padding (0 = off)
     hflip: bool = True                       # random horizontal flip
@@ -119,9 +120,23 @@ def preset_for(dataset: str) -> str:
     return path if os.path.exists(path) else os.path.join(CONFIG_DIR, "digits.yaml")
 
 
+def scale_milestones(milestones, written_for: int, epochs: int) -> Tuple[int, ...]:
+    """Milestones written for ``written_for`` epochs moved to the same fractions of ``epochs`` (the paper's
+    160 of 200 is 80 % of training): rounded, then held within 1..epochs-1 so that a decay stays a decay
+    (none fits a single epoch)."""
+    if epochs < 2:
+        return ()
+    return tuple(sorted({min(max(1, int(round(m * epochs / written_for))), epochs - 1) for m in milestones}))
+
+
 def load_config(preset: Optional[str] = None, overrides=(), **fields) -> Config:
-    """Defaults < preset (a path, or a name under configs/) < ``overrides`` ("k=v" strings) < ``fields``."""
+    """Defaults < preset (a path, or a name under configs/) < ``overrides`` ("k=v" strings) < ``fields``.
+
+    A layer that changes ``epochs`` without giving ``lr_milestones`` moves the milestones of the layer below
+    to the same fractions of training (``scale_milestones``): ``epochs=10`` over the paper's preset decays at
+    epoch 8, as 160 of 200. Milestones given beside ``epochs`` are taken as they are."""
     values = {}
+    layers = []
     if preset:
         path = preset if os.path.exists(preset) else os.path.join(CONFIG_DIR, preset)
         path = path if os.path.exists(path) or path.endswith(".yaml") else path + ".yaml"
@@ -129,7 +144,9 @@ def load_config(preset: Optional[str] = None, overrides=(), **fields) -> Config:
             raise ConfigError(f"config {preset!r} not found (looked at {path}); presets live in {CONFIG_DIR}")
         with open(path) as f:
             values.update(yaml.safe_load(f) or {})
+        layers.append(dict(values))
     items = [parse_override(o) for o in overrides] + list(fields.items())
+    layers.append(dict(items))
     for key, value in items:
         if key.startswith("strategy_params."):
             _, strat, *rest = key.split(".")
@@ -140,7 +157,18 @@ def load_config(preset: Optional[str] = None, overrides=(), **fields) -> Config:
                 params[strat] = value
             key, value = "strategy_params", params
         values[key] = value
-    cfg = Config(**{k: _coerce(k, v) for k, v in values.items()})
+    resolved = {k: _coerce(k, v) for k, v in values.items()}
+    epochs_now = written_for = FIELDS["epochs"].default   # the defaults' milestones: the paper's 160 of 200
+    for layer in layers:
+        if "epochs" in layer:
+            epochs_now = _coerce("epochs", layer["epochs"])
+        if "lr_milestones" in layer:
+            written_for = epochs_now
+    epochs = resolved.get("epochs", FIELDS["epochs"].default)
+    if epochs != written_for:
+        resolved["lr_milestones"] = scale_milestones(resolved.get("lr_milestones", FIELDS["lr_milestones"].default),
+                                                     written_for, epochs)
+    cfg = Config(**resolved)
     check_config(cfg)
     return cfg
 

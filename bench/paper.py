@@ -216,19 +216,76 @@ def torch_threads(n: int):
         torch.set_num_threads(old)
 
 
+def speed_cache_path() -> str:
+    """Where ``--plan`` keeps the speeds it measured on this machine: ``$ALBENCH_SPEED_CACHE`` ('' = keep
+    none), else ``~/.cache/albench/plan-speeds.json``."""
+    if "ALBENCH_SPEED_CACHE" in os.environ:
+        return os.environ["ALBENCH_SPEED_CACHE"]
+    return os.path.join(os.path.expanduser("~"), ".cache", "albench", "plan-speeds.json")
+
+
+def machine_signature(device) -> str:
+    """What a measured speed belongs to: the processor (or GPU) and torch's version (each speed's key also
+    holds the threads it was measured with)."""
+    import torch
+
+    from bench.device import cpu_bf16_flags
+
+    if device.type == "cuda":
+        what = torch.cuda.get_device_name(device)
+    else:
+        caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+        what = f"{caps.get('cpu_name', 'cpu')} x{os.cpu_count()} {'+'.join(cpu_bf16_flags()) or 'no-bf16'}"
+    return f"{what} | torch {torch.__version__}"
+
+
 class Meter:
-    """Speeds measured on this machine, each once per distinct key (see the module docstring)."""
+    """Speeds measured on this machine, each once per distinct key (see the module docstring); with a
+    ``cache`` path, kept there per machine (``machine_signature``) and read back by the next plan."""
 
-    TRAIN_MIN_S = 1.0                      # a timed training call lasts at least this long (or 64 batches)
-    SELECT_MIN_S, SELECT_MIN_POOL = 0.5, 256   # select timed until both (batches of a strategy's own
-    SELECT_MAX_S = 10.0                        # models amortised), or the next call would last longer
+    TRAIN_MIN_S = 0.5                      # a timed training call lasts at least this long (or 64 batches)
+    SELECT_MIN_S, SELECT_MIN_POOL = 0.25, 256  # select timed until both (batches of a strategy's own
+    SELECT_MAX_S = 3.0                         # models amortised), or the next call would last longer
 
-    def __init__(self, device="auto", log=None):
+    def __init__(self, device="auto", log=None, cache: str = ""):
         from bench.train import resolve_device
 
         self.device = resolve_device(device or "auto")
         self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
         self.train_cache, self.select_cache, self.select_labels = {}, {}, {}
+        self.cache_path, self.reused, self.stored = cache, 0, {}
+        if cache and os.path.exists(cache):
+            try:
+                with open(cache) as f:
+                    self.stored = json.load(f).get(machine_signature(self.device), {})
+            except (OSError, ValueError, AttributeError):
+                self.log(f"  {cache} is unreadable: measuring again (it will be rewritten)")
+
+    def _kept(self, kind: str, key, measure):
+        """The speed under ``key`` at the torch threads in force: from this machine's cache, or ``measure()``d
+        and added to it."""
+        import torch
+
+        name = f"{kind} {json.dumps(key, default=str)} threads={torch.get_num_threads()}"
+        if name in self.stored:
+            self.reused += 1
+            return tuple(self.stored[name])
+        value = measure()
+        if self.cache_path:
+            from bench.results import atomic_write
+
+            self.stored[name] = list(value)
+            everything = {}
+            if os.path.exists(self.cache_path):
+                try:
+                    with open(self.cache_path) as f:
+                        everything = json.load(f)
+                except (OSError, ValueError):
+                    everything = {}
+            everything[machine_signature(self.device)] = self.stored
+            os.makedirs(os.path.dirname(os.path.abspath(self.cache_path)), exist_ok=True)
+            atomic_write(self.cache_path, json.dumps(everything, indent=1))
+        return value
 
     def describe(self) -> str:
         import torch
@@ -246,7 +303,7 @@ class Meter:
                step_mode(cfg, self.device), cfg.threads, cfg.crop_pad, cfg.hflip, cfg.precision)
         if key not in self.train_cache:
             with torch_threads(cfg.threads):
-                self.train_cache[key] = self._train(cfg, info)
+                self.train_cache[key] = self._kept("train", key, lambda: self._train(cfg, info))
         return self.train_cache[key]
 
     def _train(self, cfg, info):
@@ -289,7 +346,7 @@ class Meter:
         if key not in self.select_cache:
             self.select_labels[key] = label
             with torch_threads(cfg.threads):
-                self.select_cache[key] = self._select(cfg, label, strategy, info)
+                self.select_cache[key] = self._kept("select", key, lambda: self._select(cfg, label, strategy, info))
         return self.select_cache[key]
 
     def _select(self, cfg, label, strategy, info):
@@ -391,9 +448,11 @@ def human(seconds) -> str:
 
 
 def plan(profile, only=None, base: str = "results", measure=True, device: str = "auto", data_root: str = None,
-         quiet: bool = False) -> Plan:
+         quiet: bool = False, remeasure: bool = False) -> Plan:
     """The cost and progress of ``profile``'s artifacts (``only``: those; default all), printed unless
-    ``quiet``. ``measure``: True (measure speeds here), False (images only, no time) or a ``Meter``."""
+    ``quiet``. ``measure``: True (measure speeds here, or read those an earlier plan measured on this machine
+    from ``speed_cache_path()``; ``remeasure``: measure them again), False (images only, no time) or a
+    ``Meter``."""
     prof = load_profile(profile) if isinstance(profile, str) else profile
     root = prof.root(base)
     check_profile_root(prof, root)
@@ -401,13 +460,21 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
     fields = {"data_root": data_root} if data_root else {}
     trials = trials_of(arts, root, fields)
     fill_status(trials)
-    meter = measure if isinstance(measure, Meter) else (Meter(device) if measure else None)
+    cache = speed_cache_path()
+    if remeasure and cache and os.path.exists(cache):
+        os.remove(cache)
+    meter = measure if isinstance(measure, Meter) else (Meter(device, cache=cache) if measure else None)
     infos = {}
+    started = time.perf_counter()
     if meter is not None:
         meter.log(f"albench paper --profile {prof.name} --plan: measuring speeds on {meter.describe()}")
     for t in trials.values():
         infos[t.key] = info = dataset_info(t.cfg)
         estimate(t, info, meter)
+    if meter is not None and meter.cache_path:
+        meter.log(f"  speeds: {meter.reused} read from this machine's earlier measurements, "
+                  f"{len(meter.train_cache) + len(meter.select_cache) - meter.reused} measured now "
+                  f"({time.perf_counter() - started:.0f} s; kept in {meter.cache_path}; --remeasure to measure all again)")
     rows = []
     for art in arts:
         keys = {(r.group, d, s, k) for r in art.runs for d in r.datasets for s in r.strategies for k in r.seeds}

@@ -9,6 +9,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL_DATA = os.environ.get("ALBENCH_DATA") or os.path.join(ROOT, "data")
 NEU_SIZES = [1210, 296, 775, 1148, 797, 200, 1589, 773, 438]  # the real NEU-CLS-64 class sizes
+# plans in tests measure every speed and keep none in the user's ~/.cache (a test that checks the cache sets it)
+os.environ["ALBENCH_SPEED_CACHE"] = ""
 
 # the quickest config that still runs the whole loop (digits, a width-4 ResNet-18, 2 epochs)
 TINY = ["initial=20", "budget=10", "rounds=2", "width=4", "epochs=2", "batch_size=16", "lr_milestones=[1]", "seeds=[0]",

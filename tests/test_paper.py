@@ -91,6 +91,23 @@ def test_plan_measures_here(tmp_path):
     assert "measured on" in p.text
 
 
+def test_plan_keeps_its_speeds_per_machine_and_remeasure_measures_again(tmp_path, monkeypatch):
+    cache = str(tmp_path / "speeds.json")
+    monkeypatch.setenv("ALBENCH_SPEED_CACHE", cache)
+    logs = []
+    first = paper.plan("smoke", only=["fig6"], base=str(tmp_path), quiet=True)
+    with open(cache) as f:
+        kept = json.load(f)
+    assert list(kept) == [paper.machine_signature(paper.Meter("cpu").device)]
+    assert len(next(iter(kept.values()))) == len(first.measured["train"]) + len(first.measured["select"])
+    meter = paper.Meter("auto", log=logs.append, cache=cache)
+    again = paper.plan("smoke", only=["fig6"], base=str(tmp_path), quiet=True, measure=meter)
+    assert meter.reused == len(kept[next(iter(kept))]) and again.total["seconds"] == first.total["seconds"]
+    assert not any("measuring training" in line for line in logs)
+    paper.plan("smoke", only=["fig6"], base=str(tmp_path), quiet=True, remeasure=True)
+    assert os.path.exists(cache)   # measured again and kept anew
+
+
 def test_run_smoke_artifact_then_nothing_left(tmp_path):
     base = str(tmp_path)
     res = paper.run("smoke", only=["fig3e"], base=base, progress=False)
