@@ -67,6 +67,15 @@ def _status(doc, t: Trials):
         doc.items(f"{_trial_name(k)}: {why}" for k, why in t.other)
 
 
+def shown_source(source: str, data_root: str) -> str:
+    """A trial's data source as a report shows it: relative to its data root (trials recorded before sources
+    were recorded that way hold a path of the machine that ran them: under their ``data_root`` made relative
+    to it, else an absolute path reduced to its file name), so a published page names no machine's folders."""
+    if data_root and source.startswith(data_root.rstrip("/") + "/"):
+        return source[len(data_root.rstrip("/")) + 1:]
+    return os.path.basename(source) if os.path.isabs(source) else source
+
+
 def _provenance(doc, configs):
     if not configs:
         return
@@ -88,8 +97,9 @@ def _provenance(doc, configs):
     sources = Counter()
     for c in configs:
         i = c.get("identity") or {}
-        sources[(i.get("dataset", "?"), i.get("data_source", "?"), i.get("data_fingerprint") or "—")] += 1
-    doc.p("Data each trial read:")
+        shown = shown_source(i.get("data_source", "?"), (c.get("config") or {}).get("data_root") or "")
+        sources[(i.get("dataset", "?"), shown, i.get("data_fingerprint") or "—")] += 1
+    doc.p("Data each trial read (relative to the data root of the machine that ran it):")
     doc.table(["dataset", "source", "fingerprint", "trials"], [[f"`{d}`", s, f, n]
                                                                for (d, s, f), n in sorted(sources.items())])
 

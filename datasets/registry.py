@@ -237,4 +237,14 @@ def get_dataset(spec: str, root: Optional[str] = None, seed: int = 0, download: 
         keep = suffix_keep(y_train, kind, value, n_classes, info.dom_fraction, info.rare_fraction, seed)
         x_train, y_train = x_train[keep], y_train[keep]
     return Dataset(spec=spec, x_train=x_train, y_train=y_train, x_test=raw["x_test"], y_test=raw["y_test"],
-                   classes=tuple(raw["classes"]), source=raw["source"], train_index=keep, fingerprint=fingerprint(raw))
+                   classes=tuple(raw["classes"]), source=relative_source(raw["source"], data_root(root)),
+                   train_index=keep, fingerprint=fingerprint(raw))
+
+
+def relative_source(source: str, root: str) -> str:
+    """A file under the data root as its path relative to the root (``cifar10.npz``): what a trial records,
+    so results name no machine's folders (the fingerprint identifies the content); anything else unchanged."""
+    if not source or not os.path.exists(source):
+        return source
+    rel = os.path.relpath(os.path.realpath(source), os.path.realpath(root))
+    return source if rel.startswith(os.pardir) else rel

@@ -142,3 +142,17 @@ def test_real_neu_split():
     ds = get_dataset("neu", root=REAL_DATA)
     assert (len(ds.y_train), len(ds.y_test)) == (5778, 1448) and ds.x_train.shape[1:] == (1, 64, 64)
     assert (ds.class_counts() + ds.class_counts("test")).tolist() == NEU_SIZES
+
+
+def test_a_trial_records_its_data_source_relative_to_the_data_root(synth_root, tmp_path):
+    from bench.report import shown_source
+
+    assert get_dataset("cifar10_dom1", root=synth_root, seed=0).source == "cifar10.npz"
+    link = tmp_path / "elsewhere"
+    link.symlink_to(synth_root)   # the same files reached by another path: the same record
+    assert get_dataset("cifar10", root=str(link), seed=0).source == "cifar10.npz"
+    # reports show older records (a machine's path) the same way
+    assert shown_source("/work/main/data/cifar10.npz", "/work/main/data") == "cifar10.npz"
+    assert shown_source("data/cifar10.npz", "data") == "cifar10.npz"
+    assert shown_source("/somewhere/else/cifar10.npz", "") == "cifar10.npz"
+    assert shown_source("sklearn.datasets.load_digits", "") == "sklearn.datasets.load_digits"
