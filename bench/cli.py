@@ -54,8 +54,11 @@ def check_strategy_params(cfg, names):
     the strategy does not take, before anything runs."""
     from strategies import get_strategy, list_strategies
 
+    from bench.results import check_label
+
     known = list_strategies()
     for name in sorted(set(names) | set(cfg.strategy_params)):
+        check_label(name)
         key = cfg.registry_key(name)
         if key not in known:
             where = "strategy_params has an entry for" if name not in names else "unknown strategy"

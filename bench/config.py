@@ -203,6 +203,8 @@ def check_config(cfg: Config):
         raise ConfigError(f"rounds must be >= 0, got {cfg.rounds}")
     if not cfg.seeds or not cfg.strategies:
         raise ConfigError("at least one seed and one strategy are needed")
+    if any(int(k) < 0 for k in cfg.seeds):
+        raise ConfigError(f"seeds are non-negative integers (numpy's SeedSequence), got {list(cfg.seeds)}")
     if cfg.train_step not in STEP_MODES:
         raise ConfigError(f"train_step must be one of {', '.join(STEP_MODES)}, got {cfg.train_step!r}")
     if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from tqdm.auto import tqdm
 
 from bench.config import Config, load_config, preset_for
+from bench.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Trial:
 
 def expand(datasets, strategies=None, seeds=None, config=None, overrides=(), **fields):
     """Trials for every (dataset, strategy, seed); each dataset under ``config`` or its own preset."""
+    if seeds is not None and any(int(k) < 0 for k in seeds):
+        raise ConfigError(f"seeds are non-negative integers (numpy's SeedSequence), got {list(seeds)}")
     trials = []
     for d in datasets:
         cfg = load_config(config or preset_for(d), overrides, dataset=d, **fields)

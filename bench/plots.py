@@ -4,6 +4,7 @@
 strategy) and the class composition of the labelled pool per round, plus the paper's averaged panels
 (Fig. 3(b) dominant, 3(d) rare) where their datasets exist, and a summary table.
 """
+import io
 import os
 
 import matplotlib
@@ -13,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from bench.results import collect, safe_name, separate_precisions, summarise  # noqa: E402
+from bench.results import atomic_write, collect, safe_name, separate_precisions, summarise  # noqa: E402
 
 # the paper's averaged panels: name -> datasets averaged (Fig. 3)
 PANELS = {"fig3b_cifar10_dominant": ["cifar10_dom1", "cifar10_dom5", "cifar10_dom10"],
@@ -88,8 +89,10 @@ def make_figures(out: str = "results", fig_dir: str = None, verbose: bool = True
 
     def save(fig, name):
         path = os.path.join(fig_dir, name)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
         plt.close(fig)
+        atomic_write(path, buf.getvalue())
         written.append(path)
 
     for dataset, sub in df.groupby("dataset"):
@@ -101,7 +104,7 @@ def make_figures(out: str = "results", fig_dir: str = None, verbose: bool = True
             save(accuracy_curve(sub, f"{name}: mean of {', '.join(sorted(sub['dataset'].unique()))}"), f"{name}.png")
     summary = summarise(full)
     if not summary.empty:
-        summary.to_csv(os.path.join(fig_dir, "summary.csv"), index=False)
+        atomic_write(os.path.join(fig_dir, "summary.csv"), summary.to_csv(index=False))
         written.append(os.path.join(fig_dir, "summary.csv"))
     if verbose:
         print(format_summary(summary) if not summary.empty else f"no finished results under {out}")

@@ -22,7 +22,7 @@ from bench import claims
 from bench.errors import ConfigError
 from bench.manifest import load_manifest, load_profile, resolve
 from bench.report_doc import Doc
-from bench.results import recorded_seconds
+from bench.results import atomic_write, recorded_seconds
 from bench.report_draw import DRAW, Context, Trials, Tree, gather, rare_shares
 
 CAVEATS = [
@@ -297,8 +297,7 @@ def _write_figures(doc, out, owned=None):
         if f.endswith(".png") and f not in doc.figures and (owned is None or f in owned):
             os.remove(os.path.join(out, f))
     for name, png in doc.figures.items():
-        with open(os.path.join(out, name), "wb") as f:
-            f.write(png)
+        atomic_write(os.path.join(out, name), png)
 
 
 README_BLOCK = "<!-- albench:claims:{profile} {edge} -->"
@@ -330,16 +329,13 @@ def publish(profile_name: str, root: str, path: str, readme: str = None, only=No
     listing = os.path.join(fig_dir, PUBLISHED)
     owned = set(open(listing).read().split()) if os.path.exists(listing) else set()
     _write_figures(doc, fig_dir, owned)
-    with open(listing, "w") as f:
-        f.write("".join(n + "\n" for n in doc.figures))
-    with open(path, "w") as f:
-        f.write(doc.markdown(figure_dir=stem))
+    atomic_write(listing, "".join(n + "\n" for n in doc.figures))
+    atomic_write(path, doc.markdown(figure_dir=stem))
     written = [path] + [os.path.join(fig_dir, n) for n in doc.figures]
     if text is not None and start in text:
         head, rest = text.split(start, 1)
         tail = rest.split(end, 1)[1]
-        with open(readme, "w") as f:
-            f.write(f"{head}{start}\n{claims_markdown(doc)}{end}{tail}")
+        atomic_write(readme, f"{head}{start}\n{claims_markdown(doc)}{end}{tail}")
         written.append(readme)
     elif text is not None:
         print(f"albench: {readme} has no block {start} ... {end}: left as it is", file=sys.stderr)
@@ -368,8 +364,6 @@ def write_report(profile_name: str, root: str = None, only=None, base: str = Non
     out = os.path.join(root, "report")
     _write_figures(doc, out)
     md_path, html_path = os.path.join(out, "report.md"), os.path.join(out, "report.html")
-    with open(md_path, "w") as f:
-        f.write(doc.markdown())
-    with open(html_path, "w") as f:
-        f.write(doc.html(f"albench paper report: {profile_name}"))
+    atomic_write(md_path, doc.markdown())
+    atomic_write(html_path, doc.html(f"albench paper report: {profile_name}"))
     return html_path, md_path

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from bench.errors import ResultsConflictError, ResultsCorruptError
+from bench.errors import ConfigError, ResultsConflictError, ResultsCorruptError
 
 BASE_COLUMNS = ["dataset", "strategy", "seed", "round", "n_labelled", "accuracy", "balanced_accuracy",
                 "train_seconds", "select_seconds", "eval_seconds"]
@@ -46,8 +47,26 @@ def recorded_seconds(rows: pd.DataFrame) -> float:
     return float(rows[timing].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy().sum())
 
 
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,127}")   # a strategy label as a folder name
+
+
+def check_label(label: str, what: str = "strategy name") -> str:
+    """``label`` if it is one plain folder name (letters, digits, ``. _ + = -``, starting with a letter or digit,
+    no ``..``); ConfigError otherwise: a name never becomes a path outside the results folder."""
+    if not isinstance(label, str) or not LABEL.fullmatch(label) or ".." in label:
+        raise ConfigError(f"{what} {label!r} cannot name a results folder: use letters, digits and . _ + = - "
+                          "(starting with a letter or digit, no '..', at most 128 characters)")
+    return label
+
+
 def trial_dir(out: str, dataset: str, strategy: str, seed: int) -> str:
-    return os.path.join(out, safe_name(dataset), strategy, f"seed{seed}")
+    """``<out>/<dataset>/<strategy>/seed<k>``: the dataset spec made one folder name (``safe_name``), the
+    strategy label checked (``check_label``), and the result checked to lie under ``out``."""
+    path = os.path.join(out, safe_name(dataset), check_label(strategy), f"seed{int(seed)}")
+    root = os.path.realpath(out)
+    if os.path.commonpath([root, os.path.realpath(path)]) != root:
+        raise ConfigError(f"the trial folder {path} would lie outside the results folder {out}")
+    return path
 
 
 def safe_name(spec: str) -> str:
@@ -55,10 +74,13 @@ def safe_name(spec: str) -> str:
     return "".join(c if c.isalnum() or c in "._-#+=" else "_" for c in spec).strip("_") or "_"
 
 
-def atomic_write(path: str, text: str):
+def atomic_write(path: str, text):
+    """Write ``text`` (str, or bytes) at ``path`` so that the file is either the old one or the new one, never
+    half of it: a temporary file beside it, flushed to disk, then renamed over it. Every file albench
+    produces (trial tables, reports, published pages, figures, the README block, summaries) goes through it."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w") as f:
+        with open(tmp, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
