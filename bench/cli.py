@@ -108,7 +108,7 @@ def cmd_run(a):
     check_writable(trials[0].cfg.out)
     print(f"albench: {len(trials)} trial(s) -> {trials[0].cfg.out}/", file=sys.stderr)
     t0 = time.perf_counter()
-    run_grid(trials, a.executor, a.workers, a.address, progress=not a.no_progress)
+    run_grid(trials, a.executor, a.workers, a.address, progress=not a.no_progress, imports=a.imports)
     print(f"albench: {len(trials)} trial(s) done in {(time.perf_counter() - t0) / 60:.1f} min "
           f"({a.executor}, {a.workers} worker(s))", file=sys.stderr)
     from bench.plots import format_summary

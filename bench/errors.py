@@ -31,3 +31,14 @@ class ResultsCorruptError(AlbenchError):
 
 class TrainingDivergedError(AlbenchError):
     """The classifier's loss became NaN or infinite: its accuracy would be meaningless."""
+
+
+class GridError(AlbenchError):
+    """Trials of a grid failed (their own error, or their worker process died); the others ran to the end."""
+
+    def __init__(self, failures, total: int):
+        self.failures = list(failures)   # (trial name, what happened)
+        lines = "".join(f"\n  {name}: {what}" for name, what in self.failures)
+        super().__init__(f"{len(self.failures)} of {total} trial(s) failed; every other trial ran to the end:{lines}"
+                         "\nfix the cause and run the same command: finished rounds are kept, only what is "
+                         "missing runs (ALBENCH_DEBUG=1 shows a failure's traceback)")

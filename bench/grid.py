@@ -59,66 +59,178 @@ def run_one(trial: Trial, progress: bool = True, device: str = None, threads: in
     return run_trial(cfg, trial.strategy, trial.seed, progress=progress)
 
 
-def _pool_init(threads: int):
-    """A pool worker's start: its torch threads, and the imports every trial needs, once."""
+def _pool_init(threads: int, imports=(), running_dir: str = ""):
+    """A pool worker's start: the user's ``--import`` modules, its torch threads and the imports every trial
+    needs, once; ``running_dir``: where it notes the trial it runs (``_Running``)."""
     import torch
 
     import bench.loop  # noqa: F401
 
+    if imports:
+        from bench.cli import import_user_modules
+
+        import_user_modules(imports)
     if threads:
         torch.set_num_threads(threads)
+    global _RUNNING_DIR
+    _RUNNING_DIR = running_dir
+    if running_dir:   # the pool terminates its other workers when one dies: they are not to blame
+        import signal
+
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+_RUNNING_DIR = ""
+
+
+def _terminated(signum, frame):
+    note = os.path.join(_RUNNING_DIR, str(os.getpid()))
+    if os.path.exists(note):
+        os.remove(note)
+    os._exit(128 + signum)
 
 
 def _pool_worker(args):
     trial, device, threads = args
-    run_one(trial, progress=False, device=device, threads=threads)
+    note = os.path.join(_RUNNING_DIR, str(os.getpid())) if _RUNNING_DIR else ""
+    if note:
+        with open(note, "w") as f:
+            f.write(trial.name)
+    try:
+        run_one(trial, progress=False, device=device, threads=threads)
+    finally:
+        if note and os.path.exists(note):
+            os.remove(note)
     return trial.name
 
 
+def describe_failure(err: BaseException) -> str:
+    """``Type: message (at file:line)``: the error and the innermost frame it came from, also across a
+    process boundary (a worker's traceback travels as text in ``__cause__``)."""
+    import re
+    import traceback
+
+    where = ""
+    remote = str(err.__cause__) if err.__cause__ is not None else ""
+    frames = re.findall(r'File "([^"]+)", line (\d+)', remote)
+    if frames:
+        where = f"{os.path.basename(frames[-1][0])}:{frames[-1][1]}"
+    elif err.__traceback__ is not None:
+        last = traceback.extract_tb(err.__traceback__)[-1]
+        where = f"{os.path.basename(last.filename)}:{last.lineno}"
+    if os.environ.get("ALBENCH_DEBUG"):
+        print(remote or "".join(traceback.format_exception(err)), file=sys.stderr)
+    return f"{type(err).__name__}: {err}" + (f" (at {where})" if where else "")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _run_pool(jobs, workers, threads, imports, on_done):
+    """Run ``jobs`` on ``workers`` reused processes. A trial's own error fails that trial; a worker that dies
+    (killed, out of memory) fails the trial it was running, found by the note each worker keeps of its
+    trial (the workers the pool then terminates remove theirs), and the trials its death interrupted run
+    again in a fresh pool. Returns {trial name: failure}."""
+    import multiprocessing as mp
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    failed, pending, blameless = {}, list(jobs), 0
+    with tempfile.TemporaryDirectory(prefix="albench-workers-") as running:
+        while pending:
+            broken = []
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_init,
+                                     initargs=(threads, tuple(imports), running)) as ex:
+                futures = {ex.submit(_pool_worker, j): j for j in pending}
+                for f in as_completed(futures):
+                    job = futures[f]
+                    try:
+                        on_done(f.result())
+                    except BrokenProcessPool:
+                        broken.append(job)
+                    except Exception as err:   # the trial's own error: the others go on
+                        failed[job[0].name] = describe_failure(err)
+            dead = {}
+            for note in os.listdir(running):   # left by a worker that died without cleaning up: SIGKILL, OOM
+                with open(os.path.join(running, note)) as fh:
+                    name = fh.read()
+                os.remove(os.path.join(running, note))
+                if not _pid_alive(int(note)):
+                    dead[name] = "its worker process died (killed by a signal, or out of memory)"
+            if broken and not dead:   # an idle worker died: its interrupted neighbours run again, once
+                blameless += 1
+                if blameless > 1:
+                    dead = {j[0].name: "the worker pool broke twice with no trial to blame" for j in broken}
+            failed.update(dead)
+            pending = [j for j in broken if j[0].name not in dead]
+    return failed
+
+
 def run_grid(trials, executor: str = "local", workers: int = 1, address: str = None, progress: bool = True,
-             gpus_per_trial: float = None):
-    """Run ``trials`` through ``executor``; returns the names of the trials that finished."""
+             gpus_per_trial: float = None, imports=()):
+    """Run ``trials`` through ``executor``; returns the names of the trials that finished. A trial that fails
+    (its own error, or a dead worker) does not stop the others: GridError names every failure at the end.
+    ``imports``: the user's ``--import`` modules, imported in every worker process too."""
     t0 = time.perf_counter()
+    done, failed = [], {}
 
-    def finished(name, i):   # without bars (a log file), one line per finished trial
-        if not progress:
-            print(f"albench: {name} done ({i} of {len(trials)}, {(time.perf_counter() - t0) / 60:.1f} min)",
+    def finished(name):
+        done.append(name)
+        if not progress:   # without bars (a log file), one line per finished trial
+            print(f"albench: {name} done ({len(done)} of {len(trials)}, {(time.perf_counter() - t0) / 60:.1f} min)",
                   file=sys.stderr, flush=True)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(name)
 
+    bar = None
     if executor == "local":
-        for i, t in enumerate(trials, 1):
-            run_one(t, progress)
-            finished(t.name, i)
-        return [t.name for t in trials]
-    bar = tqdm(total=len(trials), desc=f"grid ({executor}, {workers} workers)", unit="trial", disable=not progress)
-    done = []
-    if executor == "pool":
-        import multiprocessing as mp
-
-        import torch
-
-        n_gpu = torch.cuda.device_count()
-        jobs = [(t, (f"cuda:{i % n_gpu}" if n_gpu and t.cfg.device in ("auto", "cuda") else None),
-                 cpu_threads(t.cfg, workers)) for i, t in enumerate(trials)]
-        # the workers live for the whole grid (a spawned process pays ~2-4 s of imports: on a grid of small
-        # trials that was most of the time), each setting its torch threads once, before its first trial
-        threads = {j[2] for j in jobs}
-        with mp.get_context("spawn").Pool(workers, initializer=_pool_init,
-                                          initargs=(threads.pop() if len(threads) == 1 else 0,)) as p:
-            for name in p.imap_unordered(_pool_worker, jobs, chunksize=1):
-                done.append(name)
-                finished(name, len(done))
-                bar.update(1)
-                bar.set_postfix_str(name)
-    elif executor == "ray":
-        done = _run_ray(trials, workers, address, bar, gpus_per_trial, finished)
+        for t in trials:
+            try:
+                run_one(t, progress)
+            except (KeyboardInterrupt, OSError):   # the user's stop; a full disk stops every trial alike
+                raise
+            except Exception as err:
+                if len(trials) == 1:
+                    raise   # one trial: its own error, as it is
+                failed[t.name] = describe_failure(err)
+                print(f"albench: {t.name} failed: {failed[t.name]}", file=sys.stderr, flush=True)
+                continue
+            finished(t.name)
     else:
-        raise ValueError(f"unknown executor {executor!r}; use local, pool or ray")
-    bar.close()
+        bar = tqdm(total=len(trials), desc=f"grid ({executor}, {workers} workers)", unit="trial",
+                   disable=not progress)
+        if executor == "pool":
+            import torch
+
+            n_gpu = torch.cuda.device_count()
+            jobs = [(t, (f"cuda:{i % n_gpu}" if n_gpu and t.cfg.device in ("auto", "cuda") else None),
+                     cpu_threads(t.cfg, workers)) for i, t in enumerate(trials)]
+            # the workers live for the whole grid (a spawned process pays ~2-4 s of imports: on a grid of
+            # small trials that was most of the time), each setting its torch threads once
+            threads = {j[2] for j in jobs}
+            failed = _run_pool(jobs, workers, threads.pop() if len(threads) == 1 else 0, imports, finished)
+        elif executor == "ray":
+            failed = _run_ray(trials, workers, address, gpus_per_trial, finished, imports)
+        else:
+            raise ValueError(f"unknown executor {executor!r}; use local, pool or ray")
+        bar.close()
+    if failed:
+        from bench.errors import GridError
+
+        raise GridError(sorted(failed.items()), len(trials))
     return done
 
 
-def _run_ray(trials, workers, address, bar, gpus_per_trial, finished):
+def _run_ray(trials, workers, address, gpus_per_trial, finished, imports=()):
     try:
         import ray
     except ImportError:
@@ -130,19 +242,25 @@ def _run_ray(trials, workers, address, bar, gpus_per_trial, finished):
         ray.init(runtime_env=env, log_to_driver=False, **kw)
     n_gpu = ray.cluster_resources().get("GPU", 0)
     gpu = gpus_per_trial if gpus_per_trial is not None else (min(1.0, n_gpu / max(1, workers)) if n_gpu else 0)
-    task = ray.remote(num_gpus=gpu, num_cpus=1, max_retries=1)(_ray_task)
-    pending = [task.remote(t, sys.path, cpu_threads(t.cfg, workers)) for t in trials]
-    done = []
+    task = ray.remote(num_gpus=gpu, num_cpus=1, max_retries=0)(_ray_task)
+    pending = {task.remote(t, sys.path + [os.getcwd()], cpu_threads(t.cfg, workers), tuple(imports)): t
+               for t in trials}
+    failed = {}
     while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        done.append(ray.get(ready[0]))
-        finished(done[-1], len(done))
-        bar.update(1)
-        bar.set_postfix_str(done[-1])
-    return done
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        t = pending.pop(ready[0])
+        try:
+            finished(ray.get(ready[0]))
+        except Exception as err:   # the task's own error, or its worker died (ray's WorkerCrashedError)
+            failed[t.name] = describe_failure(getattr(err, "cause", None) or err)
+    return failed
 
 
-def _ray_task(trial, path, threads=0):
+def _ray_task(trial, path, threads=0, imports=()):
     sys.path[:0] = [p for p in path if p not in sys.path]
+    if imports:
+        from bench.cli import import_user_modules
+
+        import_user_modules(imports)
     run_one(trial, progress=False, threads=threads)
     return trial.name

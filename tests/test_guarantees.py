@@ -69,3 +69,83 @@ def test_atomic_write_leaves_the_old_file_when_the_writer_dies(tmp_path):
     assert path.read_text() == "old report\n" * 1000
     atomic_write(str(path), b"\x89PNG bytes")
     assert path.read_bytes() == b"\x89PNG bytes"
+
+
+# ------------------------------------------------------------------------------------ executors and workers
+GRID = ["--data", "digits", "--seeds", "0,1", "--no-progress", "threads=1",
+        *[t for t in TINY if not t.startswith(("seeds", "initial", "budget"))], "initial=10", "budget=5"]
+
+BROKEN_STRATEGY = '''
+import numpy as np
+from strategies import Strategy, register
+
+
+@register("mine_ok")
+class MineOk(Strategy):
+    def select(self, pool, budget):
+        return pool.unlabelled[:budget]
+
+
+@register("mine_broken")
+class MineBroken(Strategy):
+    def select(self, pool, budget):
+        raise ValueError("my strategy has a bug")
+'''
+
+
+def _cli(args, cwd, timeout=300):
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+def _finished_trials(out):
+    import pandas as pd
+
+    done = set()
+    for dirpath, _, files in os.walk(out):
+        if "rounds.csv" in files:
+            df = pd.read_csv(os.path.join(dirpath, "rounds.csv"))
+            if len(df) == 3:
+                done.add(f"{df['strategy'][0]}/seed{df['seed'][0]}")
+    return done
+
+
+def test_import_reaches_pool_workers_and_a_failing_trial_is_named_while_the_rest_finish(tmp_path):
+    (tmp_path / "mymod.py").write_text(BROKEN_STRATEGY)
+    out = str(tmp_path / "out")
+    r = _cli(["run", "--import", "mymod", "-s", "mine_ok,mine_broken,random", "--executor", "pool", "--workers",
+              "2", "--out", out, *GRID], cwd=str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    assert "unknown strategy" not in r.stderr                     # the workers imported mymod too
+    assert "2 of 6 trial(s) failed" in r.stderr
+    assert "digits/mine_broken/seed0: ValueError: my strategy has a bug (at mymod.py:" in r.stderr
+    assert _finished_trials(out) == {"mine_ok/seed0", "mine_ok/seed1", "random/seed0", "random/seed1"}
+
+
+def test_a_killed_pool_worker_fails_its_trial_and_the_grid_ends_by_itself(tmp_path):
+    import signal
+    import time
+
+    out = str(tmp_path / "out")
+    cmd = [sys.executable, "-m", "bench", "run", "-s", "random,entropy,margin", "--executor", "pool",
+           "--workers", "2", "--out", out, *GRID, "epochs=6", "lr_milestones=[4]"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), stderr=subprocess.PIPE, text=True)
+    victim, deadline = None, time.time() + 120
+    while victim is None and time.time() < deadline:   # once trials are running, one of the pool's workers
+        time.sleep(0.2)
+        if not any("rounds.csv" in fs for _, _, fs in os.walk(out)):
+            continue
+        for pid in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split():
+            try:
+                cmdline = open(f"/proc/{pid}/cmdline").read()
+            except OSError:
+                continue
+            if "spawn_main" in cmdline and "resource_tracker" not in cmdline:
+                victim = int(pid)
+                break
+    assert victim is not None, "no worker found to kill"
+    os.kill(victim, signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)   # ends by itself
+    assert proc.returncode == 2, err
+    assert "1 of 6 trial(s) failed" in err and "its worker process died" in err, err
+    assert len(_finished_trials(out)) == 5
