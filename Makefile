@@ -20,7 +20,7 @@ RUN_FLAGS = --data $(DATA) --out $(OUT) --executor $(EXECUTOR) --workers $(WORKE
 	$(if $(STRATEGY),--strategy $(STRATEGY)) $(if $(SEEDS),--seeds $(SEEDS)) \
 	$(if $(CONFIG),--config $(CONFIG)) $(if $(DEVICE),--device $(DEVICE)) $(ARGS)
 
-.PHONY: setup test test-all bench fig3b figures list report perf paper gpu-check clean
+.PHONY: setup test test-all bench fig3b figures list report perf paper gpu-check verify clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ report:
 
 list:
 	$(PY) -m bench list
+
+# every trial under $(OUT): complete, consistent, checksums; exits 1 naming each failure
+verify:
+	$(PY) -m bench verify $(OUT)
 
 perf:
 	$(PY) -m bench.perf $(if $(DEVICE),--device $(DEVICE)) $(ARGS)

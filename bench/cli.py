@@ -183,6 +183,13 @@ def cmd_parity(a):
         print(f"albench: {line}", file=sys.stderr)
 
 
+def cmd_verify(a):
+    from bench import verify
+
+    if verify.main(a.paths or ["results"], quiet=a.quiet):
+        raise SystemExit(1)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="albench", description="active-learning benchmark (VaB-AL reproduction)")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -234,6 +241,11 @@ def build_parser():
     pa.add_argument("--out", help="results base (default: results)")
     pa.add_argument("--publish", metavar="PATH", help="write the page's Markdown at PATH (e.g. docs/precision-parity.md)")
     pa.set_defaults(fn=cmd_parity)
+    v = sub.add_parser("verify", help="check every trial under the results trees given (default: results): "
+                       "complete, consistent, checksums; exit 1 naming each failure")
+    v.add_argument("paths", nargs="*", metavar="PATH", help="results trees or trial folders")
+    v.add_argument("--quiet", "-q", action="store_true", help="print failures and the count only")
+    v.set_defaults(fn=cmd_verify)
     for name, fn, text in (("figures", cmd_figures, "draw every figure the results allow"),
                            ("report", cmd_report, "print the summary table")):
         f = sub.add_parser(name, help=text)

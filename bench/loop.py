@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from bench import __version__, import_datasets
 from bench.errors import ConfigError
 from bench.pool import Pool
-from bench.results import TrialLock, atomic_write, load_trial, save_round, trial_dir, versions
+from bench.results import TrialLock, atomic_write, load_trial, round_checksum, save_round, trial_dir, versions
 from bench.train import channel_stats, evaluate, resolve_device, resolve_precision, sync, train_classifier
 
 # config fields that change a trial's numbers; a results folder refuses to resume under different ones
@@ -204,6 +204,7 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
                      "scoring_train_seconds": score_s, "select_seconds": select_s, "eval_seconds": eval_s,
                      "reads_true_labels": bool(strategy.reads_true_labels),
                      **dict(zip(class_cols, counts.tolist()))})
+        record["checksum"] = round_checksum(records[-1].get("checksum", "") if records else "", rows[-1], record)
         records.append(record)
         if header is not None:
             atomic_write(os.path.join(path, "config.json"), json.dumps(header, indent=2))

@@ -242,14 +242,19 @@ def read_rounds(path: str, identity: dict, class_names=None):
     count_cols = [c for c in df.columns if c.startswith("count_")]
     if class_names is not None and df.shape[0] and count_cols != [f"count_{c}" for c in class_names]:
         return [], [], damage or "rounds.csv's class-count columns do not match the dataset's classes"
-    rows, labelled = [], np.zeros(0, np.int64)
+    rows, labelled, classes_so_far = [], np.zeros(0, np.int64), []
     rounds, initial, budget = identity.get("rounds"), identity.get("initial"), identity.get("budget")
     for i in range(max(len(df), len(records))):
-        problem = check_round(df, records, i, identity, rounds, initial, budget, count_cols, labelled)
+        rec = records[i] if i < len(records) and isinstance(records[i], dict) else {}
+        if i == 0:
+            classes_so_far = list(rec.get("initial_classes", [])) if "initial_classes" in rec else None
+        problem = check_round(df, records, i, identity, rounds, initial, budget, count_cols, labelled,
+                              classes_so_far)
         if problem:
             damage = damage or problem
             break
-        rec = records[i]
+        if classes_so_far is not None:
+            classes_so_far = classes_so_far + list(rec.get("selected_classes", []))
         labelled = np.concatenate([labelled, rec.get("initial", [])] if i == 0 else [labelled]).astype(np.int64)
         row = df.iloc[i].to_dict()
         for c in ["round", "seed", "n_labelled"] + count_cols:
@@ -259,8 +264,49 @@ def read_rounds(path: str, identity: dict, class_names=None):
     return rows, records[:len(rows)], damage
 
 
-def check_round(df, records, i, identity, rounds, initial, budget, count_cols, labelled):
-    """'' if round ``i`` is complete and agrees between the two tables, else what is wrong with it."""
+def _canon(value) -> str:
+    """One value of a table row as the checksum reads it: numbers by value (17 significant digits, so an int
+    and the float a CSV gives back agree), missing and NaN alike, anything else as text."""
+    if value is None:
+        return "nan"
+    if isinstance(value, (bool, np.bool_, int, np.integer, float, np.floating)):
+        v = float(value)
+        return "nan" if math.isnan(v) else format(v, ".17g")
+    return str(value)
+
+
+def round_checksum(previous: str, row: dict, record: dict) -> str:
+    """The checksum of one round: sha256 over the previous round's checksum ('' before the first, or after a
+    round recorded without one), the round's table row (``_canon``, blank cells left out) and its record
+    (without its own ``checksum``). A chain: editing any number of a round breaks it and every later round."""
+    import hashlib
+
+    canon = {str(k): _canon(v) for k, v in row.items() if _canon(v) != "nan"}
+    rec = {k: v for k, v in record.items() if k != "checksum"}
+    payload = json.dumps([previous, canon, rec], sort_keys=True, default=str, allow_nan=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def cross_check(row, rec, count_cols, labels_so_far) -> str:
+    """'' if the round's numbers agree with each other, else what does not: the balanced accuracy is the mean
+    of the per-class accuracies of the classes present, and the class counts are the counts of the labels of
+    the labelled images (``labels_so_far``: their classes as recorded)."""
+    per_class = rec.get("per_class_accuracy")
+    if isinstance(per_class, list) and per_class:
+        present = [float(a) for a in per_class if a is not None]
+        if present and abs(float(np.mean(present)) - float(row["balanced_accuracy"])) > 1e-6:
+            return (f"balanced_accuracy {float(row['balanced_accuracy']):.6g} is not the mean of its per-class "
+                    f"accuracies ({float(np.mean(present)):.6g})")
+    if count_cols and labels_so_far is not None:
+        counts = np.bincount(np.asarray(labels_so_far, np.int64), minlength=len(count_cols))
+        if len(counts) != len(count_cols) or any(int(row[c]) != int(n) for c, n in zip(count_cols, counts)):
+            return "the class counts are not the counts of the labelled images' recorded classes"
+    return ""
+
+
+def check_round(df, records, i, identity, rounds, initial, budget, count_cols, labelled, labels_so_far=None):
+    """'' if round ``i`` is complete, agrees between the two tables, with its checksum (where it has one) and
+    with itself (``cross_check``), else what is wrong with it."""
     if i >= len(df) or i >= len(records):
         return f"round {i} is in only one of rounds.csv / rounds.jsonl"
     row, rec = df.iloc[i], records[i]
@@ -290,7 +336,13 @@ def check_round(df, records, i, identity, rounds, initial, budget, count_cols, l
                f"{0 if last else budget}"
     if len(set(rec["selected"]) | set(labelled.tolist())) != len(rec["selected"]) + len(set(labelled.tolist())):
         return f"rounds.jsonl round {i} selects an index that was already labelled"
-    return ""
+    if "checksum" in rec:
+        previous = records[i - 1].get("checksum", "") if i > 0 else ""
+        if rec["checksum"] != round_checksum(previous, row.to_dict(), rec):
+            return f"round {i}: its checksum does not match rounds.csv row {i + 1} and rounds.jsonl line {i + 1} " \
+                   "(edited after it was recorded?)"
+    problem = cross_check(row, rec, count_cols, labels_so_far)
+    return f"round {i}: {problem}" if problem else ""
 
 
 def save_round(path: str, rows, records):
@@ -317,6 +369,19 @@ def collect(out: str, strict: bool = False) -> pd.DataFrame:
                 raise ResultsCorruptError(msg) from None
             print(f"albench: warning: {msg}", file=sys.stderr)
             continue
+        if identity:   # only verified rounds reach a table: an edited or damaged tail is left out, named
+            try:
+                with open(os.path.join(os.path.dirname(p), "config.json")) as fh:
+                    classes = json.load(fh).get("classes")
+                kept, _, damage = read_rounds(os.path.dirname(p), identity, classes)
+            except (OSError, ValueError) as err:
+                kept, damage = [], f"unreadable ({type(err).__name__})"
+            if damage:
+                print(f"albench: warning: {os.path.dirname(p)}: {damage}; only its {len(kept)} verified round(s) "
+                      "are used (`albench verify` checks every trial)", file=sys.stderr)
+                f = f.iloc[:len(kept)]
+                if f.empty:
+                    continue
         planned = identity.get("rounds")
         f["finished"] = planned is not None and pd.to_numeric(f["round"], errors="coerce").max() == planned
         f["precision"] = identity.get("precision", LEGACY_IDENTITY["precision"])

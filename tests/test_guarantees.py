@@ -149,3 +149,121 @@ def test_a_killed_pool_worker_fails_its_trial_and_the_grid_ends_by_itself(tmp_pa
     assert proc.returncode == 2, err
     assert "1 of 6 trial(s) failed" in err and "its worker process died" in err, err
     assert len(_finished_trials(out)) == 5
+
+
+# ------------------------------------------------------------------------- results that prove they are whole
+def _trial(tmp_path, **over):
+    from bench.config import load_config
+    from bench.loop import run_trial
+
+    cfg = load_config("digits", [t for t in TINY if not t.startswith("seeds")], out=str(tmp_path), threads=1,
+                      **over)
+    run_trial(cfg, "random", 0, progress=False)
+    return os.path.join(str(tmp_path), "digits", "random", "seed0")
+
+
+def _edit_csv(path, column, round_, value):
+    import pandas as pd
+
+    df = pd.read_csv(os.path.join(path, "rounds.csv"))
+    df.loc[round_, column] = value
+    df.to_csv(os.path.join(path, "rounds.csv"), index=False)
+
+
+def test_every_round_is_checksummed_and_verify_names_an_edited_number(tmp_path, capsys):
+    from bench import verify
+
+    path = _trial(tmp_path)
+    import json
+
+    records = [json.loads(line) for line in open(os.path.join(path, "rounds.jsonl"))]
+    assert all(len(r["checksum"]) == 32 for r in records)
+    assert verify.main([str(tmp_path)]) == 0
+    _edit_csv(path, "accuracy", 2, 0.9549)
+    capsys.readouterr()
+    assert verify.main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "round 2: its checksum does not match rounds.csv row 3" in err and path in err
+
+
+def test_an_edited_record_breaks_the_chain_and_reports_use_only_the_verified_rounds(tmp_path, capsys):
+    import json
+
+    from bench.results import collect
+
+    path = _trial(tmp_path)
+    lines = open(os.path.join(path, "rounds.jsonl")).read().splitlines()
+    rec = json.loads(lines[1])
+    rec["selected"] = rec["selected"][::-1]          # same images, another order: still an edit
+    lines[1] = json.dumps(rec)
+    open(os.path.join(path, "rounds.jsonl"), "w").write("\n".join(lines) + "\n")
+    df = collect(str(tmp_path))
+    assert len(df) == 1 and not df["finished"].any()  # round 0 only: the report never averages the rest
+    assert "round 1: its checksum does not match" in capsys.readouterr().err
+
+
+def test_trials_recorded_before_checksums_are_cross_checked(tmp_path, capsys):
+    import json
+
+    from bench import verify
+
+    path = _trial(tmp_path)
+    lines = [json.loads(line) for line in open(os.path.join(path, "rounds.jsonl"))]
+    for r in lines:
+        r.pop("checksum")
+    open(os.path.join(path, "rounds.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in lines))
+    assert verify.main([str(tmp_path)]) == 0
+    assert "recorded before checksums: cross-checked only" in capsys.readouterr().out
+    _edit_csv(path, "balanced_accuracy", 1, 0.99)
+    assert verify.main([str(tmp_path)]) == 1
+    assert "round 1: balanced_accuracy 0.99 is not the mean of its per-class accuracies" in capsys.readouterr().err
+    _edit_csv(path, "balanced_accuracy", 1, None)      # blank: the round is incomplete, named too
+    assert verify.main([str(tmp_path)]) == 1
+    assert "round 1) is incomplete or not finite in balanced_accuracy" in capsys.readouterr().err
+
+
+def test_a_legacy_trials_edited_class_count_is_caught(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from bench import verify
+
+    path = _trial(tmp_path)
+    lines = [json.loads(line) for line in open(os.path.join(path, "rounds.jsonl"))]
+    for r in lines:
+        r.pop("checksum")
+    open(os.path.join(path, "rounds.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in lines))
+    cols = [c for c in pd.read_csv(os.path.join(path, "rounds.csv")).columns if c.startswith("count_")]
+    df = pd.read_csv(os.path.join(path, "rounds.csv"))
+    df.loc[2, cols[0]] += 1
+    df.loc[2, cols[1]] -= 1                              # the total still adds up: only the labels tell
+    df.to_csv(os.path.join(path, "rounds.csv"), index=False)
+    assert verify.main([str(tmp_path)]) == 1
+    assert "round 2: the class counts are not the counts of the labelled images' recorded classes" in \
+        capsys.readouterr().err
+
+
+def test_verify_passes_on_the_committed_results():
+    from bench import verify
+
+    root = os.path.join(ROOT, "results")
+    if not verify.trial_folders([root]):
+        pytest.skip("no committed results in this checkout")
+    assert verify.main([root], quiet=True) == 0
+
+
+def test_a_round_interrupted_between_its_two_files_is_no_failure(tmp_path, capsys):
+    """save_round writes rounds.jsonl, then rounds.csv: a stop between them leaves one record more, which
+    resume redoes; verify says so instead of failing (any other mismatch fails)."""
+    import pandas as pd
+
+    from bench import verify
+
+    path = _trial(tmp_path)
+    df = pd.read_csv(os.path.join(path, "rounds.csv"))
+    df.iloc[:2].to_csv(os.path.join(path, "rounds.csv"), index=False)
+    assert verify.main([str(tmp_path)]) == 0
+    assert "round 2 was interrupted while being saved" in capsys.readouterr().out
+    df.iloc[:1].to_csv(os.path.join(path, "rounds.csv"), index=False)   # two rounds missing: not that
+    assert verify.main([str(tmp_path)]) == 1
