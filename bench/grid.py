@@ -106,12 +106,15 @@ def _pool_worker(args):
 
 def describe_failure(err: BaseException) -> str:
     """``Type: message (at file:line)``: the error and the innermost frame it came from, also across a
-    process boundary (a worker's traceback travels as text in ``__cause__``)."""
+    process boundary (a pool worker's traceback travels as text in ``__cause__``; a Ray task's error holds
+    it in its own text, the task's error itself in ``cause``)."""
     import re
     import traceback
 
     where = ""
     remote = str(err.__cause__) if err.__cause__ is not None else ""
+    if isinstance(getattr(err, "cause", None), BaseException):   # Ray: its error's text holds the traceback
+        remote, err = str(err), err.cause
     frames = re.findall(r'File "([^"]+)", line (\d+)', remote)
     if frames:
         where = f"{os.path.basename(frames[-1][0])}:{frames[-1][1]}"
@@ -252,7 +255,7 @@ def _run_ray(trials, workers, address, gpus_per_trial, finished, imports=()):
         try:
             finished(ray.get(ready[0]))
         except Exception as err:   # the task's own error, or its worker died (ray's WorkerCrashedError)
-            failed[t.name] = describe_failure(getattr(err, "cause", None) or err)
+            failed[t.name] = describe_failure(err)
     return failed
 
 

@@ -110,10 +110,13 @@ def _finished_trials(out):
     return done
 
 
-def test_import_reaches_pool_workers_and_a_failing_trial_is_named_while_the_rest_finish(tmp_path):
+@pytest.mark.parametrize("executor", ["pool", "ray"])
+def test_import_reaches_pool_workers_and_a_failing_trial_is_named_while_the_rest_finish(tmp_path, executor):
+    if executor == "ray":
+        pytest.importorskip("ray")
     (tmp_path / "mymod.py").write_text(BROKEN_STRATEGY)
     out = str(tmp_path / "out")
-    r = _cli(["run", "--import", "mymod", "-s", "mine_ok,mine_broken,random", "--executor", "pool", "--workers",
+    r = _cli(["run", "--import", "mymod", "-s", "mine_ok,mine_broken,random", "--executor", executor, "--workers",
               "2", "--out", out, *GRID], cwd=str(tmp_path))
     assert r.returncode == 2, r.stderr
     assert "unknown strategy" not in r.stderr                     # the workers imported mymod too
