@@ -42,3 +42,8 @@ class GridError(AlbenchError):
         super().__init__(f"{len(self.failures)} of {total} trial(s) failed; every other trial ran to the end:{lines}"
                          "\nfix the cause and run the same command: finished rounds are kept, only what is "
                          "missing runs (ALBENCH_DEBUG=1 shows a failure's traceback)")
+
+
+class StrategyContractError(AlbenchError):
+    """A strategy's select() broke its contract (a selection of the wrong shape, size or indices; a changed
+    pool): the round is not recorded."""

@@ -23,8 +23,8 @@ import torch
 from tqdm.auto import tqdm
 
 from bench import __version__, import_datasets
-from bench.errors import ConfigError
-from bench.pool import Pool
+from bench.errors import ConfigError, StrategyContractError
+from bench.pool import Pool, selection_problems
 from bench.results import TrialLock, atomic_write, load_trial, round_checksum, save_round, trial_dir, versions
 from bench.train import channel_stats, evaluate, resolve_device, resolve_precision, sync, train_classifier
 
@@ -182,16 +182,22 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
                 record["validation"] = val.tolist()
         select_s, selected = float("nan"), np.zeros(0, np.int64)
         if r < cfg.rounds:
-            pool = Pool(x, ds.y_train, labelled, scorer if scorer is not None else model, k,
+            # the strategy sees a copy of the training images: one that writes into pool.x cannot change
+            # what later rounds train on, and is caught below
+            pool = Pool(x.clone(), ds.y_train, labelled, scorer if scorer is not None else model, k,
                         np.random.default_rng(select_ss), device, cfg.eval_batch_size, ds.classes,
                         classifier=model, held_out=val, budget=cfg.budget,
                         source_index=getattr(ds, "train_index", None), true_labels=strategy.reads_true_labels,
                         precision=precision)
+            unlabelled = pool.unlabelled.copy()
             t0 = time.perf_counter()
-            selected = np.asarray(strategy.select(pool, cfg.budget))
+            selected = strategy.select(pool, cfg.budget)
             sync(device)
             select_s = time.perf_counter() - t0
-            check_selection(selected, pool, cfg.budget, strategy_name)
+            selected = check_selection(selected, pool, unlabelled, cfg.budget, strategy_name, r)
+            if not torch.equal(pool.x, x):
+                raise StrategyContractError(f"strategy {strategy_name!r} changed the pool's images (pool.x) in "
+                                            f"round {r}: a strategy reads the pool, never writes it")
             record["diagnostics"] = getattr(strategy, "diagnostics_", {}) or {}
             if len(pool.revealed):
                 record["revealed"] = pool.revealed.tolist()
@@ -217,19 +223,11 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
     return rows
 
 
-def check_selection(idx: np.ndarray, pool, budget: int, name: str):
-    want = min(budget, len(pool.unlabelled))
-    problems = []
-    if idx.dtype.kind not in "iu":
-        problems.append(f"dtype {idx.dtype}")
-    elif len(idx) != want:
-        problems.append(f"{len(idx)} indices for a budget of {want}")
-    elif len(np.unique(idx)) != len(idx):
-        problems.append("duplicate indices")
-    elif not np.isin(idx, pool.unlabelled).all():
-        problems.append("indices outside the unlabelled pool")
-    elif not np.isin(pool.revealed, idx).all():
-        problems.append(f"{int((~np.isin(pool.revealed, idx)).sum())} label(s) revealed by the oracle but not "
-                        "selected (every revealed image is charged to the budget and must be selected)")
+def check_selection(idx, pool, unlabelled: np.ndarray, budget: int, name: str, r: int) -> np.ndarray:
+    """The selection as int64, or StrategyContractError naming the strategy, the round and what is wrong
+    (``bench.pool.selection_problems``, the rule the strategy kit asserts)."""
+    selected, problems = selection_problems(idx, unlabelled, pool.revealed, budget)
     if problems:
-        raise RuntimeError(f"strategy {name!r} broke the select() contract: {'; '.join(problems)}")
+        raise StrategyContractError(f"strategy {name!r} broke the select() contract in round {r}: "
+                                    f"{'; '.join(problems)}")
+    return selected

@@ -148,9 +148,10 @@ def build_page(profiles=("cpu", "cpu-bf16"), base: str = "results", only=None) -
     if len(p):
         secs = p["seconds_ref"].sum(), p["seconds_cand"].sum()
         doc.p(f"Recorded compute of the paired trials: {secs[0] / 3600:.2f} h under `{ref.name}`, "
-              f"{secs[1] / 3600:.2f} h under `{cand.name}` ({secs[0] / max(secs[1], 1e-9):.2f}× less); each "
-              "profile's trials ran one torch thread each, alongside other work on the same machine, so the "
-              "ratio is indicative.")
+              f"{secs[1] / 3600:.2f} h under `{cand.name}` (ratio {secs[0] / max(secs[1], 1e-9):.2f}); each "
+              "profile's trials ran one torch thread each, alongside other work on the same machine (and the "
+              "candidate's beside development and test runs), so the ratio is indicative: `make perf` measures "
+              "the speed.")
     doc.h(2, "The paper's claims under both profiles")
     verdicts = {}
     if complete:

@@ -143,6 +143,27 @@ def vaal_iteration_seconds(precision, width, reps):
     return (time.perf_counter() - t0) / reps
 
 
+def skactiveml_fixed_head(weight: np.ndarray, bias: np.ndarray, classes):
+    """A scikit-activeml classifier whose input is already the embedding: predict_proba(X) = softmax(X W^T + b),
+    and ``embed=True`` hands X back as the embedding (what its BADGE asks for). BADGE compared on the same
+    last layer and embeddings as albench's (``make perf`` and the BADGE test)."""
+    from skactiveml.base import SkactivemlClassifier
+
+    class FixedHead(SkactivemlClassifier):
+        def __init__(self, weight=None, bias=None, classes=None, missing_label=np.nan):
+            super().__init__(classes=classes, missing_label=missing_label)
+            self.weight, self.bias = weight, bias
+
+        def fit(self, X, y, sample_weight=None):
+            return self
+
+        def predict_proba(self, X, embed=False):
+            p = torch.softmax(torch.as_tensor(X @ self.weight.T + self.bias), 1).numpy()
+            return (p, X) if embed else p
+
+    return FixedHead(weight, bias, classes=classes)
+
+
 def _feature_pool(feats: np.ndarray, n_lab: int, path: str):
     """A Pool over ``len(feats)`` placeholder images whose strategies read ``feats`` from the file ``path``."""
     from bench.pool import Pool
@@ -190,28 +211,14 @@ def select_versus_peer(n, dim, n_lab, k, delta, peer=True, names=("coreset", "ty
             return out
         try:
             import skactiveml.pool as sk
-            from skactiveml.base import SkactivemlClassifier
         except ImportError:
             return out
-
-        class FixedHead(SkactivemlClassifier):   # predict_proba = softmax(X W^T + b): X is the embedding
-            def __init__(self, weight=None, bias=None, classes=None, missing_label=np.nan):
-                super().__init__(classes=classes, missing_label=missing_label)
-                self.weight, self.bias = weight, bias
-
-            def fit(self, X, y, sample_weight=None):
-                return self
-
-            def predict_proba(self, X, embed=False):
-                p = torch.softmax(torch.as_tensor(X @ self.weight.T + self.bias), 1).numpy()
-                return (p, X) if embed else p
-
+        head = skactiveml_fixed_head(weight.numpy(), bias.numpy(), list(range(10)))
         peers = {"coreset": lambda: sk.CoreSet(random_state=0).query(feats, y, batch_size=k),
                  "typiclust": lambda: sk.TypiClust(random_state=0).query(feats, y, batch_size=k),
                  "probcover": lambda: sk.ProbCover(deltas=[delta], random_state=0).query(feats, y, batch_size=k),
                  "badge": lambda: sk.Badge(clf_embedding_flag_name="embed", random_state=0).query(
-                     feats, y, FixedHead(weight.numpy(), bias.numpy(), classes=list(range(10))), fit_clf=False,
-                     batch_size=k)}
+                     feats, y, head, fit_clf=False, batch_size=k)}
         for name, call in peers.items():
             with warnings.catch_warnings():   # its ProbCover warns when no delta reaches its purity: timing only
                 warnings.simplefilter("ignore")

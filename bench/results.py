@@ -207,6 +207,14 @@ def load_trial(path: str, identity: dict, class_names=None):
             "Use another out= folder, or delete that folder to start it again.")
     if not any(present):
         return [], []
+    if present == [False, True] and _count_lines(tables[1]) == 1:
+        # stopped between round 0's two writes (rounds.jsonl first): only that round is lost; start it again
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        os.replace(tables[1], f"{tables[1]}.damaged-{stamp}")
+        print(f"albench: warning: {path}: round 0 was interrupted while being saved (rounds.jsonl without "
+              f"rounds.csv); moved it aside as rounds.jsonl.damaged-{stamp} and running the trial from the start",
+              file=sys.stderr)
+        return [], []
     if not all(present):
         missing = tables[present.index(False)]
         raise ResultsCorruptError(
@@ -221,6 +229,11 @@ def load_trial(path: str, identity: dict, class_names=None):
         print(f"albench: warning: {path}: {damage}; kept the {len(rows)} verified round(s), moved the original "
               f"tables aside as rounds.csv/.jsonl.damaged-{stamp}, resuming after them", file=sys.stderr)
     return rows, records
+
+
+def _count_lines(path: str) -> int:
+    with open(path, errors="replace") as f:
+        return sum(1 for line in f if line.strip())
 
 
 def read_rounds(path: str, identity: dict, class_names=None):
@@ -334,8 +347,12 @@ def check_round(df, records, i, identity, rounds, initial, budget, count_cols, l
     if (budget is not None and not last and len(rec["selected"]) != budget) or (last and rec["selected"]):
         return f"rounds.jsonl round {i} holds {len(rec['selected'])} selected indices, expected " \
                f"{0 if last else budget}"
-    if len(set(rec["selected"]) | set(labelled.tolist())) != len(rec["selected"]) + len(set(labelled.tolist())):
-        return f"rounds.jsonl round {i} selects an index that was already labelled"
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in rec["selected"]
+               + (rec.get("initial", []) if i == 0 else [])):
+        return f"rounds.jsonl round {i} holds selected or initial indices that are not non-negative integers"
+    before = set(labelled.tolist()) | (set(rec.get("initial", [])) if i == 0 else set())
+    if len(set(rec["selected"]) | before) != len(rec["selected"]) + len(before):
+        return f"rounds.jsonl round {i} selects an index twice or one that was already labelled"
     if "checksum" in rec:
         previous = records[i - 1].get("checksum", "") if i > 0 else ""
         if rec["checksum"] != round_checksum(previous, row.to_dict(), rec):

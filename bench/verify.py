@@ -33,6 +33,9 @@ def _lines(path: str) -> Tuple[int, int]:
     """(lines of rounds.jsonl, lines of rounds.csv)."""
     out = []
     for name in ("rounds.jsonl", "rounds.csv"):
+        if not os.path.exists(os.path.join(path, name)):
+            out.append(0)
+            continue
         with open(os.path.join(path, name), errors="replace") as f:
             out.append(sum(1 for line in f if line.strip()))
     return out[0], out[1]
@@ -46,6 +49,10 @@ def verify_trial(path: str) -> Tuple[bool, str]:
         return False, str(err)
     if identity is None:
         return False, f"{path}/config.json is missing: nobody can tell which configuration made these rounds"
+    csv = os.path.join(path, "rounds.csv")
+    if (not os.path.exists(csv) or os.path.getsize(csv) == 0) and os.path.exists(os.path.join(path, "rounds.jsonl")) \
+            and _lines(path)[0] == 1:   # stopped between round 0's two writes: resume starts it again
+        return True, f"{path}: no round verified; round 0 was interrupted while being saved"
     try:
         with open(os.path.join(path, "config.json")) as f:
             classes = json.load(f).get("classes")

@@ -14,8 +14,6 @@ draw them), and the rows then go through the network a device-sized batch at a t
 a CPU's caches favour 256 rows over thousands); BatchNorm stays in eval mode, only dropout samples.
 Choice left open: element-wise dropout (``nn.Dropout``) on the feature maps, as Gal's Keras code.
 """
-import math
-
 import torch
 
 from bench.device import autocast, resolve_precision

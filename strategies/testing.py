@@ -3,8 +3,9 @@
     from strategies.testing import check_strategy
     check_strategy(MyStrategy, epochs=1)        # params keep heavy strategies quick
 
-Checks, on a small synthetic pool with a tiny frozen classifier (CPU): the selection is int64, distinct,
-all unlabelled, exactly ``min(budget, |unlabelled|)`` long; a budget larger than the pool returns the
+Checks, on a small synthetic pool with a tiny frozen classifier (CPU): the selection is a 1-d integer array
+(or list), distinct, all unlabelled, exactly ``min(budget, |unlabelled|)`` long (the loop's own rule,
+``bench.pool.selection_problems``); the pool's images are left unchanged; a budget larger than the pool returns the
 whole unlabelled pool; budget <= 0 raises; the same seed gives the same picks; the pool's arrays are left
 untouched; ``get_params()`` round-trips through the constructor.
 
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from bench.models import build_classifier
-from bench.pool import Pool
+from bench.pool import Pool, selection_problems
 
 
 def make_pool(strategy, seed=0, n=48, labelled=12, num_classes=3, size=8, scramble_unlabelled=False,
@@ -49,16 +50,12 @@ def make_pool(strategy, seed=0, n=48, labelled=12, num_classes=3, size=8, scramb
                 true_labels=strategy.reads_true_labels)
 
 
-def check_selection(idx, pool, budget):
-    """The select() contract for one call on ``pool``, the oracle's bookkeeping included."""
-    want = min(budget, len(pool.unlabelled))
-    assert isinstance(idx, np.ndarray) and idx.dtype == np.int64, f"select returned {type(idx)} {idx.dtype}"
-    assert idx.ndim == 1 and len(idx) == want, f"asked for {budget}, got {len(idx)}"
-    assert len(np.unique(idx)) == len(idx), "duplicate indices"
-    assert np.isin(idx, pool.unlabelled).all(), "selected an index that is not unlabelled"
-    revealed = pool.revealed
-    assert len(revealed) <= budget, f"revealed {len(revealed)} labels for a budget of {budget}"
-    assert np.isin(revealed, idx).all(), "revealed the label of an image it did not select"
+def check_selection(idx, pool, budget, unlabelled=None):
+    """The select() contract for one call on ``pool`` (``bench.pool.selection_problems``, the loop's rule),
+    the oracle's bookkeeping included; ``unlabelled``: the pool's unlabelled indices before the call."""
+    unlabelled = pool.unlabelled if unlabelled is None else unlabelled
+    _, problems = selection_problems(idx, unlabelled, pool.revealed, budget)
+    assert not problems, f"select() broke its contract: {'; '.join(problems)}"
 
 
 def check_strategy(cls, **params):
@@ -67,14 +64,17 @@ def check_strategy(cls, **params):
     assert cls(**params_out).get_params() == params_out, "get_params() does not round-trip"
     for budget in (1, 7):
         pool = make_pool(s, budget=budget)
-        lab0, unl0 = pool.labelled.copy(), pool.unlabelled.copy()
+        lab0, unl0, x0 = pool.labelled.copy(), pool.unlabelled.copy(), pool.x.clone()
         idx = s.select(pool, budget)
-        check_selection(idx, pool, budget)
-        assert (pool.labelled == lab0).all() and (pool.unlabelled == unl0).all(), "select modified the pool"
+        check_selection(idx, pool, budget, unl0)
+        assert len(pool.labelled) == len(lab0) and (pool.labelled == lab0).all() and \
+            len(pool.unlabelled) == len(unl0) and (pool.unlabelled == unl0).all(), "select modified the pool"
+        assert torch.equal(pool.x, x0), "select wrote into the pool's images (pool.x)"
     big = make_pool(s, budget=10 ** 6)
     idx = s.select(big, len(big) * 2)
     check_selection(idx, big, len(big) * 2)
-    assert sorted(idx.tolist()) == big.unlabelled.tolist(), "budget > pool must return the whole unlabelled pool"
+    assert sorted(np.asarray(idx).tolist()) == big.unlabelled.tolist(), \
+        "budget > pool must return the whole unlabelled pool"
     for bad in (0, -3):
         try:
             s.select(make_pool(s, budget=5), bad)
@@ -84,11 +84,12 @@ def check_strategy(cls, **params):
             raise AssertionError(f"budget {bad} did not raise ValueError")
     pool_a = make_pool(s, seed=7, budget=5)
     a, b = cls(**params).select(pool_a, 5), cls(**params).select(make_pool(s, seed=7, budget=5), 5)
+    a, b = np.asarray(a), np.asarray(b)
     assert (a == b).all(), f"same seed, different picks: {a} vs {b}"
     changed = make_pool(s, seed=7, scramble_unlabelled=True, budget=5, keep=pool_a.revealed)
     c = cls(**params).select(changed, 5)
     check_selection(c, changed, 5)
     if not s.reads_true_labels:
-        assert (a == c).all(), ("the picks depend on the labels of unlabelled images"
+        assert (a == np.asarray(c)).all(), ("the picks depend on the labels of unlabelled images"
                                 + (" it did not reveal" if len(pool_a.revealed) else ""))
     return True

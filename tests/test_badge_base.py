@@ -109,25 +109,14 @@ def test_gradient_embedding_agrees_with_scikit_activeml():
     origin as a permanent k-means++ centre (its D^2 starts from ||g||^2, scikit-activeml issue #588, fixed
     upstream after 1.0.1), which BADGE does not. So we feed its own picks to our factorised distances, keep
     its ghost centre, and compare the D^2 distributions it reports (its `utilities`)."""
-    from skactiveml.base import SkactivemlClassifier
     from skactiveml.pool import Badge
 
-    class FixedHead(SkactivemlClassifier):  # predict_proba(X) = softmax(X W^T + b), X being the embedding
-        def __init__(self, weight=None, bias=None, classes=None, missing_label=np.nan):
-            super().__init__(classes=classes, missing_label=missing_label)
-            self.weight, self.bias = weight, bias
-
-        def fit(self, X, y, sample_weight=None):
-            return self
-
-        def predict_proba(self, X, embed=False):
-            p = torch.softmax(torch.as_tensor(X @ self.weight.T + self.bias), 1).numpy()
-            return (p, X) if embed else p
+    from bench.perf_cpu import skactiveml_fixed_head
 
     emb, weight, bias = random_head(5, n=30, dim=5, k=3)
     y = np.full(30, np.nan)
     y[:6] = [0, 1, 2, 0, 1, 2]
-    clf = FixedHead(weight.numpy(), bias.numpy(), classes=[0, 1, 2])
+    clf = skactiveml_fixed_head(weight.numpy(), bias.numpy(), [0, 1, 2])
     theirs, util = Badge(clf_embedding_flag_name="embed", random_state=0).query(
         emb.numpy(), y, clf, fit_clf=False, batch_size=6, return_utilities=True)
     unl = np.arange(6, 30)

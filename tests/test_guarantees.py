@@ -165,6 +165,17 @@ def _trial(tmp_path, **over):
     return os.path.join(str(tmp_path), "digits", "random", "seed0")
 
 
+def _strip_checksums(path):
+    """The trial as recorded before checksums existed."""
+    import json
+
+    recs = [json.loads(line) for line in open(os.path.join(path, "rounds.jsonl"))]
+    for r in recs:
+        r.pop("checksum")
+    open(os.path.join(path, "rounds.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in recs))
+    return recs
+
+
 def _edit_csv(path, column, round_, value):
     import pandas as pd
 
@@ -206,15 +217,10 @@ def test_an_edited_record_breaks_the_chain_and_reports_use_only_the_verified_rou
 
 
 def test_trials_recorded_before_checksums_are_cross_checked(tmp_path, capsys):
-    import json
-
     from bench import verify
 
     path = _trial(tmp_path)
-    lines = [json.loads(line) for line in open(os.path.join(path, "rounds.jsonl"))]
-    for r in lines:
-        r.pop("checksum")
-    open(os.path.join(path, "rounds.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in lines))
+    _strip_checksums(path)
     assert verify.main([str(tmp_path)]) == 0
     assert "recorded before checksums: cross-checked only" in capsys.readouterr().out
     _edit_csv(path, "balanced_accuracy", 1, 0.99)
@@ -226,17 +232,12 @@ def test_trials_recorded_before_checksums_are_cross_checked(tmp_path, capsys):
 
 
 def test_a_legacy_trials_edited_class_count_is_caught(tmp_path, capsys):
-    import json
-
     import pandas as pd
 
     from bench import verify
 
     path = _trial(tmp_path)
-    lines = [json.loads(line) for line in open(os.path.join(path, "rounds.jsonl"))]
-    for r in lines:
-        r.pop("checksum")
-    open(os.path.join(path, "rounds.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in lines))
+    _strip_checksums(path)
     cols = [c for c in pd.read_csv(os.path.join(path, "rounds.csv")).columns if c.startswith("count_")]
     df = pd.read_csv(os.path.join(path, "rounds.csv"))
     df.loc[2, cols[0]] += 1
@@ -270,3 +271,110 @@ def test_a_round_interrupted_between_its_two_files_is_no_failure(tmp_path, capsy
     assert "round 2 was interrupted while being saved" in capsys.readouterr().out
     df.iloc[:1].to_csv(os.path.join(path, "rounds.csv"), index=False)   # two rounds missing: not that
     assert verify.main([str(tmp_path)]) == 1
+
+
+# ---------------------------------------------------------------------- a strategy cannot spoil a round
+HOSTILE = '''
+import numpy as np
+from strategies import Strategy, register
+
+
+@register("writes_images")
+class WritesImages(Strategy):
+    def select(self, pool, budget):
+        k = self.check_budget(pool, budget)
+        pool.x.zero_()
+        return pool.unlabelled[:k]
+
+
+@register("column_picks")
+class ColumnPicks(Strategy):
+    def select(self, pool, budget):
+        k = self.check_budget(pool, budget)
+        return pool.unlabelled[:k].reshape(-1, 1)
+
+
+@register("reassigns_unlabelled")
+class ReassignsUnlabelled(Strategy):
+    def select(self, pool, budget):
+        pool.unlabelled = np.concatenate([pool.labelled, pool.unlabelled])
+        return pool.unlabelled[:budget]
+
+
+@register("int32_list")
+class Int32List(Strategy):
+    def select(self, pool, budget):
+        k = self.check_budget(pool, budget)
+        return list(pool.unlabelled[:k].astype(np.int32))
+'''
+
+
+@pytest.mark.parametrize("name,message", [
+    ("writes_images", "changed the pool's images (pool.x) in round 0"),
+    ("column_picks", "an array of shape (10, 1)"),
+    ("reassigns_unlabelled", "indices outside the unlabelled pool"),
+])
+def test_the_loop_refuses_a_selection_that_breaks_the_contract(tmp_path, name, message):
+    (tmp_path / "hostile.py").write_text(HOSTILE)
+    out = str(tmp_path / "out")
+    r = _cli(["run", "--import", "hostile", "-s", name, "--out", out, "--data", "digits", "--seeds", "0",
+              "--no-progress", *[t for t in TINY if not t.startswith("seeds")]], cwd=str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    assert f"strategy {name!r} broke the select() contract in round 0" in r.stderr or \
+        f"strategy {name!r} changed the pool's images" in r.stderr, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_loop_and_the_kit_accept_the_same_integer_selections(tmp_path):
+    import sys as _sys
+
+    (tmp_path / "hostile.py").write_text(HOSTILE)
+    _sys.path.insert(0, str(tmp_path))
+    try:
+        import hostile
+        from strategies.testing import check_strategy
+
+        assert check_strategy(hostile.Int32List)
+        for cls, what in ((hostile.WritesImages, "wrote into the pool's images"),
+                          (hostile.ColumnPicks, "an array of shape")):
+            with pytest.raises(AssertionError, match=what):
+                check_strategy(cls)
+    finally:
+        _sys.path.remove(str(tmp_path))
+        from strategies import _REGISTRY as registry
+        for name in ("writes_images", "column_picks", "reassigns_unlabelled", "int32_list"):
+            registry.pop(name, None)
+    r = _cli(["run", "--import", "hostile", "-s", "int32_list", "--out", str(tmp_path / "o"), "--data", "digits",
+              "--seeds", "0", "--no-progress", *[t for t in TINY if not t.startswith("seeds")]], cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+
+
+def test_resume_checks_round_zeros_selection_against_the_initial_pool(tmp_path, capsys):
+    import json
+
+    from bench import verify
+
+    path = _trial(tmp_path)
+    recs = _strip_checksums(path)
+    recs[0]["selected"][0] = recs[0]["initial"][0]
+    open(os.path.join(path, "rounds.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in recs))
+    assert verify.main([str(tmp_path)]) == 1
+    assert "round 0 selects an index twice or one that was already labelled" in capsys.readouterr().err
+
+
+def test_a_trial_stopped_between_round_zeros_two_writes_runs_again(tmp_path, capsys):
+    """Found by killing pool workers: rounds.jsonl is written before rounds.csv, and a worker stopped between
+    them in round 0 left a trial that every rerun refused. Now that round runs again (nothing else is lost)."""
+    from bench import verify
+    from bench.config import load_config
+    from bench.loop import run_trial
+
+    path = _trial(tmp_path)
+    os.remove(os.path.join(path, "rounds.csv"))
+    lines = open(os.path.join(path, "rounds.jsonl")).read().splitlines()
+    open(os.path.join(path, "rounds.jsonl"), "w").write(lines[0] + "\n")
+    assert verify.main([str(tmp_path)]) == 0
+    cfg = load_config("digits", [t for t in TINY if not t.startswith("seeds")], out=str(tmp_path), threads=1)
+    rows = run_trial(cfg, "random", 0, progress=False)
+    assert len(rows) == 3 and "round 0 was interrupted while being saved" in capsys.readouterr().err
+    assert verify.main([str(tmp_path)]) == 0

@@ -183,7 +183,7 @@ def test_the_kit_catches_oracle_misuse():
             pool.labels(pool.unlabelled[:2])
             return pool.unlabelled[:k]
 
-    with pytest.raises(AssertionError, match="did not select"):
+    with pytest.raises(AssertionError, match="revealed by the oracle but not selected"):
         check_strategy(RevealsOthers)
     with pytest.raises(LabelLeakError):
         check_strategy(PeeksPastReveal)
