@@ -105,12 +105,33 @@ def _coerce(key: str, value):
         raise ConfigError(f"{key} must be a {type(default).__name__}, got {value!r}") from None
 
 
+def read_yaml_mapping(path: str, what: str) -> dict:
+    """The YAML mapping in ``path``; ConfigError naming the file, line and column of a syntax error, or
+    saying that the file holds no mapping."""
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{what} {path} is not valid YAML{where}: {getattr(err, 'problem', None) or err}") from None
+    except OSError as err:
+        raise ConfigError(f"{what} {path} cannot be read: {err.strerror or err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} holds no key: value mapping (found a {type(data).__name__})")
+    return data
+
+
 def parse_override(text: str):
     """``key=value`` (value parsed as YAML); ``strategy_params.vabal.lam=0.01`` sets a nested entry."""
     if "=" not in text:
         raise ConfigError(f"override {text!r} is not key=value")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {text!r}: its value is not valid YAML ({str(err).splitlines()[0]}); "
+                          "quote it, e.g. key='[1, 2]'") from None
 
 
 def preset_for(dataset: str) -> str:
@@ -142,8 +163,7 @@ def load_config(preset: Optional[str] = None, overrides=(), **fields) -> Config:
         path = path if os.path.exists(path) or path.endswith(".yaml") else path + ".yaml"
         if not os.path.exists(path):
             raise ConfigError(f"config {preset!r} not found (looked at {path}); presets live in {CONFIG_DIR}")
-        with open(path) as f:
-            values.update(yaml.safe_load(f) or {})
+        values.update(read_yaml_mapping(path, "config"))
         layers.append(dict(values))
     items = [parse_override(o) for o in overrides] + list(fields.items())
     layers.append(dict(items))

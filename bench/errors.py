@@ -1,4 +1,8 @@
 """The exceptions albench raises for bad input; the CLI turns each into one message and exit code 2."""
+import os
+import re
+import sys
+import traceback
 
 
 class AlbenchError(Exception):
@@ -47,3 +51,29 @@ class GridError(AlbenchError):
 class StrategyContractError(AlbenchError):
     """A strategy's select() broke its contract (a selection of the wrong shape, size or indices; a changed
     pool): the round is not recorded."""
+
+
+class StrategyError(AlbenchError):
+    """A strategy that is not albench's own raised in its select(): its error, worded as its own."""
+
+
+def describe_failure(err: BaseException) -> str:
+    """An AlbenchError's own message; else ``Type: message (at file:line)``, the error and the innermost frame
+    it came from, also across a
+    process boundary (a pool worker's traceback travels as text in ``__cause__``; a Ray task's error holds
+    it in its own text, the task's error itself in ``cause``)."""
+    where = ""
+    remote = str(err.__cause__) if err.__cause__ is not None else ""
+    if isinstance(getattr(err, "cause", None), BaseException):   # Ray: its error's text holds the traceback
+        remote, err = str(err), err.cause
+    if isinstance(err, AlbenchError):   # worded already (a strategy's error says whose and where)
+        return str(err)
+    frames = re.findall(r'File "([^"]+)", line (\d+)', remote)
+    if frames:
+        where = f"{os.path.basename(frames[-1][0])}:{frames[-1][1]}"
+    elif err.__traceback__ is not None:
+        last = traceback.extract_tb(err.__traceback__)[-1]
+        where = f"{os.path.basename(last.filename)}:{last.lineno}"
+    if os.environ.get("ALBENCH_DEBUG"):
+        print(remote or "".join(traceback.format_exception(err)), file=sys.stderr)
+    return f"{type(err).__name__}: {err}" + (f" (at {where})" if where else "")

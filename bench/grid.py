@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from tqdm.auto import tqdm
 
 from bench.config import Config, load_config, preset_for
-from bench.errors import ConfigError
+from bench.errors import ConfigError, describe_failure
 
 
 @dataclass(frozen=True)
@@ -102,28 +102,6 @@ def _pool_worker(args):
         if note and os.path.exists(note):
             os.remove(note)
     return trial.name
-
-
-def describe_failure(err: BaseException) -> str:
-    """``Type: message (at file:line)``: the error and the innermost frame it came from, also across a
-    process boundary (a pool worker's traceback travels as text in ``__cause__``; a Ray task's error holds
-    it in its own text, the task's error itself in ``cause``)."""
-    import re
-    import traceback
-
-    where = ""
-    remote = str(err.__cause__) if err.__cause__ is not None else ""
-    if isinstance(getattr(err, "cause", None), BaseException):   # Ray: its error's text holds the traceback
-        remote, err = str(err), err.cause
-    frames = re.findall(r'File "([^"]+)", line (\d+)', remote)
-    if frames:
-        where = f"{os.path.basename(frames[-1][0])}:{frames[-1][1]}"
-    elif err.__traceback__ is not None:
-        last = traceback.extract_tb(err.__traceback__)[-1]
-        where = f"{os.path.basename(last.filename)}:{last.lineno}"
-    if os.environ.get("ALBENCH_DEBUG"):
-        print(remote or "".join(traceback.format_exception(err)), file=sys.stderr)
-    return f"{type(err).__name__}: {err}" + (f" (at {where})" if where else "")
 
 
 def _pid_alive(pid: int) -> bool:

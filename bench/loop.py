@@ -23,8 +23,8 @@ import torch
 from tqdm.auto import tqdm
 
 from bench import __version__, import_datasets
-from bench.errors import ConfigError, StrategyContractError
-from bench.pool import Pool, selection_problems
+from bench.errors import ConfigError, StrategyContractError, StrategyError, describe_failure
+from bench.pool import LabelLeakError, Pool, selection_problems
 from bench.results import TrialLock, atomic_write, load_trial, round_checksum, save_round, trial_dir, versions
 from bench.train import channel_stats, evaluate, resolve_device, resolve_precision, sync, train_classifier
 
@@ -191,7 +191,7 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
                         precision=precision)
             unlabelled = pool.unlabelled.copy()
             t0 = time.perf_counter()
-            selected = strategy.select(pool, cfg.budget)
+            selected = select_checked(strategy, pool, cfg.budget, strategy_name, r)
             sync(device)
             select_s = time.perf_counter() - t0
             selected = check_selection(selected, pool, unlabelled, cfg.budget, strategy_name, r)
@@ -221,6 +221,21 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
         del model, scorer
     bar.close()
     return rows
+
+
+def select_checked(strategy, pool, budget: int, name: str, r: int):
+    """``strategy.select(pool, budget)``, its errors worded as its own: a label read or bought against the
+    rules is a StrategyContractError; any error of a strategy from outside albench (a user's module) is a
+    StrategyError naming the strategy, the round and the file:line it came from (its traceback with
+    ``ALBENCH_DEBUG=1``). An error of albench's own strategies propagates with its traceback: a bug here."""
+    try:
+        return strategy.select(pool, budget)
+    except LabelLeakError as err:
+        raise StrategyContractError(f"strategy {name!r} broke the label rules in round {r}: {err}") from err
+    except Exception as err:
+        if type(strategy).__module__.split(".")[0] in ("strategies", "bench"):
+            raise
+        raise StrategyError(f"strategy {name!r} failed in round {r}: {describe_failure(err)}") from err
 
 
 def check_selection(idx, pool, unlabelled: np.ndarray, budget: int, name: str, r: int) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
-from bench.config import CONFIG_DIR, load_config, preset_for
+from bench.config import CONFIG_DIR, load_config, preset_for, read_yaml_mapping
 from bench.errors import ConfigError
 
 MANIFEST = os.path.join(CONFIG_DIR, "paper", "manifest.yaml")
@@ -84,11 +84,7 @@ class Profile:
 def load_yaml(path: str, what: str) -> dict:
     if not os.path.exists(path):
         raise ConfigError(f"{what} {path} not found")
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} is not a YAML mapping")
-    return data
+    return read_yaml_mapping(path, what)
 
 
 def list_profiles() -> List[str]:

@@ -121,7 +121,8 @@ def test_import_reaches_pool_workers_and_a_failing_trial_is_named_while_the_rest
     assert r.returncode == 2, r.stderr
     assert "unknown strategy" not in r.stderr                     # the workers imported mymod too
     assert "2 of 6 trial(s) failed" in r.stderr
-    assert "digits/mine_broken/seed0: ValueError: my strategy has a bug (at mymod.py:" in r.stderr
+    assert "digits/mine_broken/seed0: strategy 'mine_broken' failed in round 0: ValueError: my strategy has a " \
+           "bug (at mymod.py:" in r.stderr
     assert _finished_trials(out) == {"mine_ok/seed0", "mine_ok/seed1", "random/seed0", "random/seed1"}
 
 
@@ -378,3 +379,30 @@ def test_a_trial_stopped_between_round_zeros_two_writes_runs_again(tmp_path, cap
     rows = run_trial(cfg, "random", 0, progress=False)
     assert len(rows) == 3 and "round 0 was interrupted while being saved" in capsys.readouterr().err
     assert verify.main([str(tmp_path)]) == 0
+
+
+def test_a_users_strategy_error_is_worded_as_its_own_and_an_oracle_overrun_as_a_rule_broken(tmp_path):
+    (tmp_path / "mymod.py").write_text(BROKEN_STRATEGY + """
+
+@register("greedy_oracle")
+class GreedyOracle(Strategy):
+    def select(self, pool, budget):
+        pool.reveal(pool.unlabelled[:budget + 1])
+        return pool.unlabelled[:budget]
+""")
+    args = ["--out", str(tmp_path / "o"), "--data", "digits", "--seeds", "0", "--no-progress",
+            *[t for t in TINY if not t.startswith("seeds")]]
+    r = _cli(["run", "--import", "mymod", "-s", "mine_broken", *args], cwd=str(tmp_path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "strategy 'mine_broken' failed in round 0: ValueError: my strategy has a bug (at mymod.py:" in r.stderr
+    r = _cli(["run", "--import", "mymod", "-s", "greedy_oracle", *args], cwd=str(tmp_path))
+    assert r.returncode == 2 and "strategy 'greedy_oracle' broke the label rules in round 0" in r.stderr
+    assert "finished rounds are saved" not in r.stderr   # not the disk-error advice
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: 3\nwidth: [4\n")
+    r = _cli(["run", "--config", str(bad), "--out", str(tmp_path / "o"), "--no-progress"], cwd=ROOT)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"config {bad} is not valid YAML at line" in r.stderr
