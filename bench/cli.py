@@ -93,6 +93,9 @@ def cmd_run(a):
     if a.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {a.workers}")
     fields = {k: v for k, v in (("device", a.device), ("data_root", a.data_root), ("out", a.out)) if v}
+    given = [o.split("=", 1)[0].strip() for o in a.overrides]
+    if "dataset" in given:
+        raise ConfigError("dataset= is not a run override: name the data with --data (e.g. --data cifar10_rare5)")
     trials = expand(_csv(a.data) or ["digits"], _csv(a.strategy) or None, _seeds(a.seeds), a.config,
                     a.overrides, **fields)
     by_dataset = {}
@@ -136,6 +139,8 @@ def cmd_list(a):
 def cmd_figures(a):
     from bench.plots import make_figures
 
+    if not os.path.isdir(a.out or "results"):
+        raise ConfigError(f"no results folder {a.out or 'results'!r}: pass --out the folder a run wrote")
     make_figures(a.out or "results", a.figures_dir)
 
 

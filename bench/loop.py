@@ -71,7 +71,12 @@ def prepare(cfg, strategy_name: str, seed: int = 0):
     """Everything that can fail on bad input, before any file is written: (strategy, dataset)."""
     from strategies import get_strategy
 
-    return get_strategy(cfg.registry_key(strategy_name), **cfg.params_for(strategy_name)), load_checked(cfg, seed)
+    strategy, ds = get_strategy(cfg.registry_key(strategy_name), **cfg.params_for(strategy_name)), load_checked(cfg, seed)
+    try:
+        strategy.check_data(ds)
+    except ValueError as err:
+        raise ConfigError(f"strategy {strategy_name!r} cannot run on {cfg.dataset}: {err}") from None
+    return strategy, ds
 
 
 def config_identity(cfg) -> dict:

@@ -67,6 +67,15 @@ def _label_oracle(y: np.ndarray, labelled_mask: np.ndarray, selectable_mask: np.
     return read, reveal, lambda: np.array(order, dtype=np.int64), peek
 
 
+def finite(values: torch.Tensor, what: str) -> torch.Tensor:
+    """``values`` (N x D), or ValueError naming how many rows hold a NaN or infinity."""
+    bad = ~torch.isfinite(values).all(dim=1) if values.ndim == 2 else ~torch.isfinite(values)
+    if bool(bad.any()):
+        raise ValueError(f"the scoring model gives non-finite {what} for {int(bad.sum())} of {len(values)} images; "
+                         "no selection can be made from them (did its training diverge?)")
+    return values
+
+
 def selection_problems(idx, unlabelled: np.ndarray, revealed: np.ndarray, budget: int):
     """(the selection as int64, the ways it breaks the select() contract): a 1-d integer array, exactly
     ``min(budget, len(unlabelled))`` distinct indices of ``unlabelled``, holding every index the oracle
@@ -188,8 +197,9 @@ class Pool:
         return torch.softmax(self.logits(idx), dim=1)
 
     def embeddings(self, idx) -> torch.Tensor:
-        """The penultimate embedding (pooled output of the last residual block), float32."""
-        return self.map(idx, lambda o: o.embedding.float())
+        """The penultimate embedding (pooled output of the last residual block), float32; ValueError where the
+        model gives a non-finite one (no strategy sees NaN distances: CoreSet would pick the first indices)."""
+        return finite(self.map(idx, lambda o: o.embedding.float()), "embeddings")
 
     def last_layer(self):
         """(weight K x D, bias K) of the scoring model's final linear layer, float32: logits = emb @ W.T + b."""
@@ -202,7 +212,7 @@ class Pool:
         layers it taps), globally average-pooled: a list of N x C_i float32 (and the logits from the same
         forward pass, with ``with_logits``)."""
         dims = np.cumsum([0] + list(self.model.feature_dims))
-        cat = self.map(idx, lambda o: torch.cat([f.float().mean(dim=(2, 3)) for f in o.features]
-                                                + ([o.logits.float()] if with_logits else []), 1))
+        cat = finite(self.map(idx, lambda o: torch.cat([f.float().mean(dim=(2, 3)) for f in o.features]
+                                                       + ([o.logits.float()] if with_logits else []), 1)), "features")
         feats = [cat[:, a:b] for a, b in zip(dims[:-1], dims[1:])]
         return (feats, cat[:, dims[-1]:]) if with_logits else feats

@@ -130,6 +130,7 @@ class TrialLock:
             if err.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
             holder = os.pread(self.fd, 512, 0).decode(errors="replace").strip() or "another process"
+            holder = "".join(c if c.isprintable() else "?" for c in holder)   # the file's text, never a terminal's
             print(f"albench: {os.path.dirname(self.path)} is being written by {holder}; waiting for it to "
                   "finish (the trial resumes from whatever it completes)", file=sys.stderr, flush=True)
             fcntl.flock(self.fd, fcntl.LOCK_EX)

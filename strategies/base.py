@@ -1,4 +1,5 @@
 """The Strategy base class and the one selection rule every scoring strategy shares."""
+import functools
 import inspect
 
 import numpy as np
@@ -13,10 +14,30 @@ def top_k(scores, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.lexsort((rng.random(len(scores)), -scores))[:k].astype(np.int64)
 
 
+def _guarded(select):
+    """``select`` with the degenerate pools handled once for every strategy: an empty unlabelled set selects
+    nothing (after the budget check), and a strategy that ``needs_labelled`` refuses an empty labelled set
+    with a message saying so, instead of an internal error deep in its arithmetic."""
+    @functools.wraps(select)
+    def guarded(self, pool, budget):
+        if len(pool.unlabelled) == 0:
+            self.check_budget(pool, budget)
+            self.diagnostics_ = {"nothing_to_select": True}
+            return np.zeros(0, np.int64)
+        if self.needs_labelled and len(pool.labelled) == 0:
+            raise ValueError(f"{type(self).__name__} learns from the labelled images and none is labelled yet: "
+                             "start from an initial labelled pool (initial > 0)")
+        return select(self, pool, budget)
+
+    guarded.guarded = True
+    return guarded
+
+
 class Strategy:
     """Subclass, give ``__init__`` keyword hyper-parameters stored under the same names, and implement
     either ``score(pool, idx)`` (higher = more informative; the base ``select`` takes the top ``budget``)
-    or ``select(pool, budget)`` itself.
+    or ``select(pool, budget)`` itself. Every ``select`` is guarded (``_guarded``): with no unlabelled image
+    left it returns an empty selection; a strategy with ``needs_labelled`` refuses an empty labelled pool.
 
     Accuracy curves always come from one evaluation classifier, trained the same way for every strategy
     under a seed (the paper: "we train the networks with the same random seed").  A strategy that scores
@@ -30,6 +51,13 @@ class Strategy:
     """
 
     name = ""
+    needs_labelled = False   # True for a strategy that learns from the labelled images (VAAL, VaB-AL)
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        own = cls.__dict__.get("select")
+        if own is not None and not getattr(own, "guarded", False):
+            cls.select = _guarded(own)
 
     @property
     def scoring_model_options(self) -> dict:
@@ -52,6 +80,10 @@ class Strategy:
     def provenance(self) -> dict:
         """Inputs besides the pool that change this strategy's picks (file hashes, ...); {} for most."""
         return {}
+
+    def check_data(self, dataset) -> None:
+        """Raise ValueError, before any training, if this strategy cannot run on ``dataset`` (a feature file
+        with too few rows, ...); nothing for most."""
 
     def get_params(self) -> dict:
         sig = inspect.signature(type(self).__init__)
@@ -87,3 +119,6 @@ class Strategy:
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+
+Strategy.select = _guarded(Strategy.select)

@@ -71,3 +71,16 @@ def load_features(pool, idx, features=EMBEDDING, normalise: bool = True) -> torc
 def sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distances, len(a) x len(b), through one matrix product (clamped at 0)."""
     return (a.pow(2).sum(1, keepdim=True) + b.pow(2).sum(1) - 2 * a @ b.T).clamp_min_(0)
+
+
+def check_feature_file(features, dataset) -> None:
+    """ValueError (naming the file) unless ``features`` is the embedding or a .npy with a row for every base
+    training image ``dataset`` uses: checked before any training, not after round 0's."""
+    if features == EMBEDDING:
+        return
+    index = getattr(dataset, "train_index", None)
+    rows = (int(np.max(index)) + 1) if index is not None and len(index) else len(dataset.y_train)
+    try:
+        read_feature_rows(feature_path(features), np.array([rows - 1], np.int64))
+    except (FileNotFoundError, ValueError, OSError) as err:
+        raise ValueError(str(err)) from None

@@ -37,7 +37,7 @@ from sklearn.cluster import KMeans
 
 from strategies import register
 from strategies.base import Strategy
-from strategies.feature_source import EMBEDDING, feature_provenance, load_features, sq_dists
+from strategies.feature_source import EMBEDDING, check_feature_file, feature_provenance, load_features, sq_dists
 
 
 @torch.no_grad()
@@ -127,6 +127,9 @@ class ProbCover(Strategy):
 
     def provenance(self):
         return feature_provenance(self.features)
+
+    def check_data(self, dataset):
+        check_feature_file(self.features, dataset)
 
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)

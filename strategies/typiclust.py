@@ -30,7 +30,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from strategies import register
 from strategies.base import Strategy
-from strategies.feature_source import EMBEDDING, feature_provenance, load_features, sq_dists
+from strategies.feature_source import EMBEDDING, check_feature_file, feature_provenance, load_features, sq_dists
 
 
 def kmeans_labels(feats: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
@@ -107,6 +107,9 @@ class TypiClust(Strategy):
 
     def provenance(self):
         return feature_provenance(self.features)
+
+    def check_data(self, dataset):
+        check_feature_file(self.features, dataset)
 
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)

@@ -201,6 +201,7 @@ def mc_statistics(vae, feats, num_classes, s, with_loss=True):
 
 @register("vabal")
 class VaBAL(Strategy):
+    needs_labelled = True   # learns from the labelled images (see Strategy)
     def __init__(self, variant: str = "paper", lam: float = 0.005, per_class: int = 10, hidden: int = 128,
                  encode: int = 128, epochs: int = 20, lr: float = None, batch_size: int = 128,
                  mc_samples: int = 100, weight: str = "square", use_prior: bool = True,

@@ -406,3 +406,78 @@ def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
     r = _cli(["run", "--config", str(bad), "--out", str(tmp_path / "o"), "--no-progress"], cwd=ROOT)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"config {bad} is not valid YAML at line" in r.stderr
+
+
+def test_every_strategy_handles_an_empty_unlabelled_set_and_an_empty_labelled_set():
+    """No unlabelled image left: an empty selection (the budget still checked); no labelled image: a clear
+    error from the strategies that learn from labelled images, a selection from the others."""
+    from strategies import get_strategy, list_strategies
+    from strategies.testing import check_selection, make_pool
+
+    params = {"bald": {"passes": 2}, "balanced_bald": {"passes": 2}, "vaal": {"epochs": 1, "width": 4},
+              "vabal": {"epochs": 1, "mc_samples": 2}}
+    for name in list_strategies():
+        s = get_strategy(name, **params.get(name, {}))
+        full = make_pool(s, labelled=48, budget=5)
+        assert s.select(full, 5).tolist() == [], name
+        with pytest.raises(ValueError, match="budget must be > 0"):
+            s.select(full, 0)
+        empty = make_pool(s, labelled=0, budget=5)
+        if s.needs_labelled:
+            with pytest.raises(ValueError, match="none is labelled yet"):
+                s.select(empty, 5)
+        else:
+            unl = empty.unlabelled.copy()
+            check_selection(s.select(empty, 5), empty, 5, unl)
+
+
+def test_a_feature_file_too_short_is_refused_before_any_training(tmp_path):
+    import numpy as np
+
+    short = tmp_path / "f.npy"
+    np.save(short, np.zeros((10, 4), np.float32))   # digits has ~1,600 training images
+    r = _cli(["run", "-s", "typiclust", f"strategy_params.typiclust.features={short}", "--out", str(tmp_path / "o"),
+              "--data", "digits", "--seeds", "0", "--no-progress", *[t for t in TINY if not t.startswith("seeds")]],
+             cwd=ROOT)
+    assert r.returncode == 2 and "strategy 'typiclust' cannot run on digits" in r.stderr and str(short) in r.stderr
+    assert not list((tmp_path / "o").rglob("rounds.csv")) if (tmp_path / "o").exists() else True
+
+
+def test_small_mistakes_are_said_not_swallowed(tmp_path):
+    r = _cli(["run", "dataset=cifar10", "--out", str(tmp_path / "o"), "--no-progress", *TINY], cwd=ROOT)
+    assert r.returncode == 2 and "name the data with --data" in r.stderr
+    r = _cli(["figures", "--out", str(tmp_path / "typo")], cwd=ROOT)
+    assert r.returncode == 2 and "no results folder" in r.stderr and not (tmp_path / "typo").exists()
+
+
+def test_the_lock_holders_text_is_shown_without_terminal_escapes(tmp_path, capsys):
+    import fcntl
+    import threading
+
+    from bench.results import TrialLock
+
+    lock = tmp_path / ".lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    os.write(fd, b"pid 1 \x1b[2J\x1b]0;pwned\x07 since now")
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    threading.Timer(0.5, lambda: fcntl.flock(fd, fcntl.LOCK_UN)).start()
+    with TrialLock(str(tmp_path)):
+        pass
+    err = capsys.readouterr().err
+    assert "being written by pid 1 ?[2J?]0;pwned? since now" in err and "\x1b" not in err
+    os.close(fd)
+
+
+def test_non_finite_embeddings_are_refused_before_a_strategy_sees_them():
+    import torch
+
+    from strategies import get_strategy
+    from strategies.testing import make_pool
+
+    s = get_strategy("coreset")
+    pool = make_pool(s, budget=5)
+    with torch.no_grad():
+        pool.model.fc.weight.fill_(float("nan"))
+        pool.model.stages[-1][-1].bn2.bias.fill_(float("nan"))   # the embedding itself turns NaN
+    with pytest.raises(ValueError, match="non-finite embeddings for 48 of 48 images"):
+        s.select(pool, 5)
