@@ -1,7 +1,9 @@
 """Image files and image folders: ``folder:PATH`` and the folder copies of the named bases.
 
 Choices: class names are the sorted folder names (label order); hidden entries (``.DS_Store``,
-``.ipynb_checkpoints``) and files without an image extension are skipped; grey images stay one channel unless
+``.ipynb_checkpoints``) and files without an image extension are skipped; 16-bit grey images are scaled to 8
+bits (x / 257), 32-bit integer and floating-point images are refused with the conversion to make (their
+range is the data's, not the format's); grey images stay one channel unless
 the dataset mixes grey and colour, then all become RGB (grey repeated); palette, alpha and CMYK images become RGB
 (alpha dropped); ``image_size=N`` resizes every image to N x N with PIL's bilinear filter (aspect not kept).
 """
@@ -23,6 +25,14 @@ def read_image(path: str, image_size: int = 0) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
+            if im.mode.startswith("I;16"):   # 16-bit grey: scaled to 8 bits (65535 -> 255), never clipped
+                im = Image.fromarray(np.round(np.asarray(im, np.float64) / 257.0).astype(np.uint8))
+            elif im.mode in ("I", "F"):
+                kind = "32-bit integer" if im.mode == "I" else "floating-point"
+                raise DatasetCorruptError(
+                    f"{path} is a {kind} image: albench reads 8-bit images (and scales 16-bit ones), and will not "
+                    "guess this one's range. Convert it to 8 bits with the scaling your data needs, e.g. "
+                    "Image.fromarray(np.clip(a / a_max * 255, 0, 255).astype(np.uint8)).save(...)")
             im = im.convert("L" if im.mode in GREY_MODES else "RGB")
             if image_size:
                 im = im.resize((image_size, image_size), Image.BILINEAR)

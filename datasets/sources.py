@@ -85,13 +85,31 @@ def check_arrays(raw: dict, name: str, image_size: int = 0) -> dict:
     if missing:
         raise DatasetCorruptError(f"the loader of {name!r} returned no {missing}; a loader returns a dict with "
                                   f"{', '.join(NPZ_KEYS)} (and source).")
-    source, classes = str(raw.get("source") or name), [str(c) for c in raw["classes"]]
+    source = str(raw.get("source") or name)
+    names = np.asarray(raw["classes"])
+    if names.ndim != 1:
+        raise DatasetCorruptError(f"{source}: classes is an array of shape {names.shape}; give one name per class, "
+                                  "e.g. classes=np.array(['cat', 'dog']).")
+    classes = [str(c) for c in names]
+    twice = sorted({c for c in classes if classes.count(c) > 1})
+    if twice:
+        raise DatasetCorruptError(f"{source}: class name(s) {', '.join(map(repr, twice))} appear more than once in "
+                                  "classes; each class needs its own name (their counts would merge in every table).")
+    if len(classes) < 2:
+        raise DatasetCorruptError(f"{source}: {len(classes)} class: active learning for classification needs at "
+                                  "least two (every strategy would score 1.0).")
     out = dict(raw, classes=classes, source=source)
     for split in ("train", "test"):
         x = out[f"x_{split}"] = image_array(raw[f"x_{split}"], f"x_{split}", source)
         out[f"y_{split}"] = label_array(raw[f"y_{split}"], f"y_{split}", len(x), f"x_{split}", len(classes), source)
-    if not len(out["y_train"]):
-        raise DatasetCorruptError(f"{source}: x_train holds no images.")
+    for split in ("train", "test"):
+        if not len(out[f"y_{split}"]):
+            raise DatasetCorruptError(f"{source}: x_{split} holds no images; every class needs images in both "
+                                      "splits.")
+    empty = [c for c, n in zip(classes, np.bincount(out["y_train"], minlength=len(classes))) if n == 0]
+    if empty:
+        raise DatasetCorruptError(f"{source}: class(es) {', '.join(map(repr, empty))} have no training image (all "
+                                  "went to the test split, or none exist); add training images or drop the class.")
     if out["x_train"].shape[1] != out["x_test"].shape[1]:
         out.update({k: np.repeat(out[k], 3, axis=1) if out[k].shape[1] == 1 else out[k] for k in ("x_train", "x_test")})
     if image_size:

@@ -119,7 +119,7 @@ def test_image_folder(tmp_path):
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "bad" / "cifar10" / "train" / "only_one_class" / "a.png")
     os.makedirs(tmp_path / "bad" / "cifar10" / "test" / "only_one_class")
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "bad" / "cifar10" / "test" / "only_one_class" / "a.png")
-    with pytest.raises(DatasetCorruptError, match="has 10 classes, found 1"):
+    with pytest.raises(DatasetCorruptError, match="1 class: active learning for classification needs at least two"):
         get_dataset("cifar10", root=str(tmp_path / "bad"))
 
 

@@ -1,9 +1,11 @@
-"""Guarantees a published number stands on: nothing is written outside --out whatever a user names, and
-nothing albench writes is ever half a file."""
+"""The guarantees a published number stands on, one test per promise (docs/guarantees.md lists them):
+nothing outside --out, no half-written file, no edited round accepted, no hung grid, no strategy that can
+spoil a round, errors that say whose they are, degenerate pools and own data handled or refused."""
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from bench.errors import ConfigError
@@ -275,7 +277,7 @@ def test_a_round_interrupted_between_its_two_files_is_no_failure(tmp_path, capsy
 
 
 # ---------------------------------------------------------------------- a strategy cannot spoil a round
-HOSTILE = '''
+HOSTILE_STRATEGIES = '''
 import numpy as np
 from strategies import Strategy, register
 
@@ -316,7 +318,7 @@ class Int32List(Strategy):
     ("reassigns_unlabelled", "indices outside the unlabelled pool"),
 ])
 def test_the_loop_refuses_a_selection_that_breaks_the_contract(tmp_path, name, message):
-    (tmp_path / "hostile.py").write_text(HOSTILE)
+    (tmp_path / "hostile.py").write_text(HOSTILE_STRATEGIES)
     out = str(tmp_path / "out")
     r = _cli(["run", "--import", "hostile", "-s", name, "--out", out, "--data", "digits", "--seeds", "0",
               "--no-progress", *[t for t in TINY if not t.startswith("seeds")]], cwd=str(tmp_path))
@@ -329,7 +331,7 @@ def test_the_loop_refuses_a_selection_that_breaks_the_contract(tmp_path, name, m
 def test_the_loop_and_the_kit_accept_the_same_integer_selections(tmp_path):
     import sys as _sys
 
-    (tmp_path / "hostile.py").write_text(HOSTILE)
+    (tmp_path / "hostile.py").write_text(HOSTILE_STRATEGIES)
     _sys.path.insert(0, str(tmp_path))
     try:
         import hostile
@@ -481,3 +483,49 @@ def test_non_finite_embeddings_are_refused_before_a_strategy_sees_them():
         pool.model.stages[-1][-1].bn2.bias.fill_(float("nan"))   # the embedding itself turns NaN
     with pytest.raises(ValueError, match="non-finite embeddings for 48 of 48 images"):
         s.select(pool, 5)
+
+
+# ----------------------------------------------------------------------- own data read right or refused
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
+    from datasets.images import read_image
+
+    a = (np.arange(64).reshape(8, 8) * 1000).astype(np.uint16)           # 0 .. 63,000
+    from PIL import Image
+
+    Image.fromarray(a).save(tmp_path / "x.png")
+    got = read_image(str(tmp_path / "x.png"))
+    assert got.dtype == np.uint8 and got.max() == round(63000 / 257) and got.min() == 0
+    assert len(np.unique(got)) > 50                                        # not all white (clipped at 255)
+
+
+@pytest.mark.parametrize("dtype,kind", [(np.float32, "floating-point"), (np.int32, "32-bit integer")])
+def test_wide_images_are_refused_with_the_conversion_to_make(tmp_path, dtype, kind):
+    from PIL import Image
+
+    from bench.errors import DatasetCorruptError
+    from datasets.images import read_image
+
+    Image.fromarray((np.arange(64).reshape(8, 8) * 3).astype(dtype)).save(tmp_path / "x.tif")
+    with pytest.raises(DatasetCorruptError, match=f"is a {kind} image: .* Convert it to 8 bits"):
+        read_image(str(tmp_path / "x.tif"))
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(classes=np.array(["a", "b", "a"])), "class name\\(s\\) 'a' appear more than once"),
+    (dict(classes=np.array(["a"]), y_train=np.zeros(20, np.int64), y_test=np.zeros(5, np.int64)),
+     "1 class: active learning for classification needs at least two"),
+    (dict(x_test=np.zeros((0, 8, 8), np.uint8), y_test=np.zeros(0, np.int64)), "x_test holds no images"),
+    (dict(classes=np.array("ab")), "classes is an array of shape \\(\\)"),
+    (dict(y_train=np.arange(20) % 2), "class\\(es\\) 'c' have no training image"),
+])
+def test_an_npz_that_would_be_read_wrongly_is_refused_naming_the_file(tmp_path, change, message):
+    from bench.errors import DatasetCorruptError
+    from datasets import get_dataset
+
+    arrays = dict(x_train=np.zeros((20, 8, 8), np.uint8), y_train=np.arange(20) % 3,
+                  x_test=np.zeros((5, 8, 8), np.uint8), y_test=np.arange(5) % 3, classes=np.array(["a", "b", "c"]))
+    arrays.update(change)
+    np.savez(tmp_path / "mine.npz", **arrays)
+    with pytest.raises(DatasetCorruptError, match=message) as err:
+        get_dataset(f"npz:{tmp_path / 'mine.npz'}")
+    assert "mine.npz" in str(err.value)
