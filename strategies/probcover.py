@@ -25,8 +25,9 @@ Choices left open, and ours:
 - k-means for the pseudo-labels: sklearn ``KMeans``, default ``n_init``, seed from ``pool.rng``.
 - ties in the degree argmax go to the lowest position (labelled first, then unlabelled, each sorted), as
   the authors' ``argmax`` (their paper randomises among the top five; their code does not).
-Memory: distances in row chunks (``chunk`` x N), edges as a sparse matrix; more than ``max_edges`` edges
-(a delta too large for the pool) is a ValueError rather than an out-of-memory crash.
+Memory: distances in row chunks (``chunk`` x N), edges as a sparse matrix of at most ``max_edges`` edges
+(about 5 bytes each): where the delta asked for would pass it, the largest radius that fits is used
+instead and the round's diagnostics say so (``delta_capped_from``), never a late crash.
 """
 import math
 
@@ -77,6 +78,28 @@ def ball_graph(feats: torch.Tensor, delta_sq: float, chunk: int = 1024, max_edge
         cols.append(c.cpu().numpy().astype(np.int32))
     cols = np.concatenate(cols) if cols else np.zeros(0, np.int32)
     return sp.csr_matrix((np.ones(len(cols), np.int8), cols, np.concatenate(indptr)), shape=(n, n))
+
+
+def capped_graph(feats: torch.Tensor, delta_sq: float, chunk: int = 1024, max_edges: int = 10 ** 8):
+    """(graph, delta_sq used): ``ball_graph`` at ``delta_sq``, or, where its edges would pass ``max_edges``,
+    at the smaller radius whose graph fits (about 0.9 x max_edges edges, estimated from the distances of
+    up to 2,048 evenly spaced rows to all points, shrunk again if the estimate fell short). Memory stays
+    within about 5 bytes x max_edges (int32 column + int8 value per edge) on any features, instead of a
+    ValueError after the round's training."""
+    n = len(feats)
+    if n == 0:
+        return ball_graph(feats, delta_sq, chunk, max_edges), delta_sq
+    rows = torch.as_tensor(np.linspace(0, n - 1, min(n, 2048)).astype(np.int64), device=feats.device)
+    centred = feats - feats.mean(0)
+    sample = torch.cat([sq_dists(centred[rows[i:i + chunk]], centred) for i in range(0, len(rows), chunk)])
+    target = 0.9 * max_edges / float(n) ** 2
+    while True:
+        if float((sample < delta_sq).double().mean()) > target:
+            delta_sq = float(torch.quantile(sample.flatten()[:2 ** 24].double(), target))
+        try:
+            return ball_graph(feats, delta_sq, chunk, max_edges), delta_sq
+        except ValueError:   # the sample's estimate fell short: shrink further
+            target /= 2
 
 
 def covered_by(graph, sources) -> np.ndarray:
@@ -144,7 +167,10 @@ class ProbCover(Strategy):
             diag["purity"] = float((nearest >= delta_sq).mean())
         else:
             delta_sq = float(self.delta) ** 2
-        graph = ball_graph(feats, delta_sq, self.chunk, self.max_edges)
+        wanted = delta_sq
+        graph, delta_sq = capped_graph(feats, delta_sq, self.chunk, self.max_edges)
+        if delta_sq != wanted:   # the radius the purity rule (or delta=) asked for would not fit max_edges
+            diag["delta_capped_from"] = math.sqrt(wanted) if math.isfinite(wanted) else float("inf")
         labelled_mask = np.arange(len(everything)) < len(pool.labelled)
         picks, n_random, coverage = max_coverage_greedy(graph, labelled_mask, k, pool.rng)
         self.diagnostics_ = {**diag, "delta": math.sqrt(delta_sq), "edges": int(graph.nnz),

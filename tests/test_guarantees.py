@@ -529,3 +529,27 @@ def test_an_npz_that_would_be_read_wrongly_is_refused_naming_the_file(tmp_path, 
     with pytest.raises(DatasetCorruptError, match=message) as err:
         get_dataset(f"npz:{tmp_path / 'mine.npz'}")
     assert "mine.npz" in str(err.value)
+
+
+def test_probcover_stays_within_its_edge_bound_on_any_features(tmp_path):
+    """Well-separated features make every ball huge (a delta of +inf with one pseudo-label): it raised after
+    the round had trained; now the radius shrinks to fit max_edges and the diagnostics say so."""
+    from strategies import get_strategy
+    from strategies.probcover import ball_graph, capped_graph
+
+    import torch
+
+    feats = torch.zeros(600, 4)
+    feats[:, 0] = torch.arange(600) / 600.0                                   # points on a line
+    graph, delta_sq = capped_graph(feats, float("inf"), chunk=128, max_edges=20_000)
+    assert graph.nnz <= 20_000 and delta_sq < float("inf")
+    with pytest.raises(ValueError, match="passes max_edges"):
+        ball_graph(feats, float("inf"), 128, 20_000)
+    path = tmp_path / "f.npy"
+    np.save(path, feats.numpy())
+    from strategies.testing import make_pool
+
+    s = get_strategy("probcover", features=str(path), delta=10.0, max_edges=500)
+    pool = make_pool(s, n=48, budget=5)
+    picks = s.select(pool, 5)
+    assert len(picks) == 5 and s.diagnostics_["delta_capped_from"] == 10.0 and s.diagnostics_["edges"] <= 500

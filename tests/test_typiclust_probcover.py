@@ -173,5 +173,6 @@ def test_strategy_diagnostics():
     s = ProbCover()
     s.select(make_pool(s), 5)
     assert s.diagnostics_["purity"] >= 0.95 and 0 < s.diagnostics_["delta"] < 2
-    with pytest.raises(ValueError, match="max_edges"):
-        ProbCover(delta=10.0, max_edges=100).select(make_pool(s), 5)
+    capped = ProbCover(delta=10.0, max_edges=100)   # a radius too large for the bound: shrunk, and said so
+    capped.select(make_pool(s), 5)
+    assert capped.diagnostics_["delta_capped_from"] == 10.0 and capped.diagnostics_["edges"] <= 100
