@@ -154,10 +154,14 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
     mean, std = channel_stats(ds.x_train)
     k = ds.num_classes
     class_cols = [f"count_{c}" for c in ds.classes]
-    epochs = [cfg.epochs * n for n in models_per_round(strategy, cfg.rounds)]
+    # the bar counts training images (a round's epochs cost its labelled pool's size: round 5's are 6x round
+    # 0's on the paper's schedule, so counting epochs made the ETA far too short); selection is not in it,
+    # and the bar says when a round is selecting
+    images = [(cfg.initial + r * cfg.budget) * cfg.epochs * m
+              for r, m in enumerate(models_per_round(strategy, cfg.rounds))]
     desc = f"{cfg.dataset}/{strategy_name}/seed{seed}"
-    bar = tqdm(total=sum(epochs), initial=sum(epochs[:len(rows)]),
-               desc=desc, unit="ep", disable=not progress, position=position, leave=True, dynamic_ncols=True)
+    bar = tqdm(total=sum(images), initial=sum(images[:len(rows)]), desc=desc, unit="img", unit_scale=True,
+               disable=not progress, position=position, leave=True, dynamic_ncols=True)
     for r in range(len(rows), cfg.rounds + 1):
         train_seed, select_ss = round_ss[r].spawn(2)
         train_seed = int(train_seed.generate_state(1)[0])
@@ -195,6 +199,7 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
                         source_index=getattr(ds, "train_index", None), true_labels=strategy.reads_true_labels,
                         precision=precision)
             unlabelled = pool.unlabelled.copy()
+            bar.set_postfix_str(f"round {r}: selecting {cfg.budget} (not in the ETA)")
             t0 = time.perf_counter()
             selected = select_checked(strategy, pool, cfg.budget, strategy_name, r)
             sync(device)

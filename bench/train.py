@@ -213,7 +213,7 @@ def train_classifier(cfg, x: torch.Tensor, y: torch.Tensor, num_classes: int, se
                     f"training diverged at epoch {epoch} (lr {lr_at(cfg, epoch):g}): the loss became NaN or "
                     f"infinite; lower lr (now {cfg.lr:g}) or check the data")
             if progress is not None:
-                progress.update(1)
+                progress.update(n)   # images trained this epoch (the loop's bar counts images)
         opt.zero_grad()   # the last gradients (in a graph's private pool) are not needed after training
         del graphs
     model.eval().requires_grad_(False)

@@ -41,7 +41,7 @@ def test_bald_can_still_evaluate_its_dropout_network(round0):
 
 
 class CountingBar:
-    """Stands in for tqdm: remembers the total it was promised and the epochs it was told about."""
+    """Stands in for tqdm: remembers the total it was promised and the training images it was told about."""
     bars = []
 
     def __init__(self, total, initial=0, **_):
@@ -54,6 +54,9 @@ class CountingBar:
     def set_postfix(self, **_):
         pass
 
+    def set_postfix_str(self, *_):
+        pass
+
     def close(self):
         pass
 
@@ -63,12 +66,13 @@ def test_no_scoring_model_is_trained_where_no_selection_follows(round0, monkeypa
     # the last round selects nothing, so BALD's dropout network is not trained there (nor timed)
     assert rows["bald"][0]["scoring_train_seconds"] > 0 and np.isnan(rows["bald"][-1]["scoring_train_seconds"])
     assert np.isnan(rows["bald"][-1]["select_seconds"])
-    # and the progress bar promises exactly the epochs that are trained
+    # and the progress bar promises exactly the training images of the epochs that are trained
     monkeypatch.setattr("bench.loop.tqdm", CountingBar)
     CountingBar.bars.clear()
     run_trial(dataclasses.replace(cfg, out=str(tmp_path)), "bald", 0, progress=True)
     (bar,) = CountingBar.bars
-    assert bar.n == bar.total == (2 * cfg.rounds + 1) * cfg.epochs
+    sizes = [cfg.initial + r * cfg.budget for r in range(cfg.rounds + 1)]
+    assert bar.n == bar.total == cfg.epochs * (2 * sum(sizes[:-1]) + sizes[-1])
 
 
 def test_validation_split_golden_counts():
