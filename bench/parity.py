@@ -140,10 +140,13 @@ def build_page(profiles=("cpu", "cpu-bf16"), base: str = "results", only=None) -
     doc.h(2, "Over every pair")
     overall = {key: _interval(p[f"d_{key}"]) if not p.empty else "—" for _, key in METRICS}
     overall_out = [name for name, key in METRICS if not p.empty and _excludes_zero(p[f"d_{key}"])]
-    spread = p.groupby(["group", "dataset", "strategy"])["final_ref"].std(ddof=1).mean() if len(p) > 1 else np.nan
+    ref_scores = pd.concat([trial_scores(_finished(ref.root(base), g)).assign(group=g) for g in groups],
+                           ignore_index=True)
+    spread = ref_scores.groupby(["group", "dataset", "strategy"])["final"].std(ddof=1).mean() \
+        if len(ref_scores) > 1 else np.nan
     doc.items([f"{name}: {overall[key]} points over {len(p)} pairs" for name, key in METRICS] +
               [f"for scale: the reference's seed-to-seed spread of final accuracy, averaged over strategies, is "
-               f"{spread:.2f} points (sample std over seeds)" if np.isfinite(spread) else
+               f"{spread:.2f} points (sample std over its finished seeds)" if np.isfinite(spread) else
                "for scale: no seed-to-seed spread yet (fewer than two seeds of a strategy)"])
     if len(p):
         secs = p["seconds_ref"].sum(), p["seconds_cand"].sum()
