@@ -16,7 +16,9 @@ PROFILE  ?= smoke
 ONLY     ?=
 DATA_ROOT ?=
 
+# PROFILE=cpu on the command line runs `make bench` at that scale profile's recipe (width 16, 30 epochs, ...)
 RUN_FLAGS = --data $(DATA) --out $(OUT) --executor $(EXECUTOR) --workers $(WORKERS) \
+	$(if $(filter command line,$(origin PROFILE)),--profile $(PROFILE)) \
 	$(if $(STRATEGY),--strategy $(STRATEGY)) $(if $(SEEDS),--seeds $(SEEDS)) \
 	$(if $(CONFIG),--config $(CONFIG)) $(if $(DEVICE),--device $(DEVICE)) $(ARGS)
 

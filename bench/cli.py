@@ -96,8 +96,15 @@ def cmd_run(a):
     given = [o.split("=", 1)[0].strip() for o in a.overrides]
     if "dataset" in given:
         raise ConfigError("dataset= is not a run override: name the data with --data (e.g. --data cifar10_rare5)")
+    base = None
+    if a.profile:   # a scale profile's recipe (configs/profiles/<name>.yaml) under the user's overrides
+        from bench.manifest import load_profile
+
+        prof = load_profile(a.profile)
+        base = dict(prof.raw.get("overrides") or {}, strategy_params=dict(prof.raw.get("strategy_params") or {}))
+        print(f"albench: profile {prof.name}: {prof.description}", file=sys.stderr)
     trials = expand(_csv(a.data) or ["digits"], _csv(a.strategy) or None, _seeds(a.seeds), a.config,
-                    a.overrides, **fields)
+                    a.overrides, base, **fields)
     by_dataset = {}
     for t in trials:
         by_dataset.setdefault(t.cfg.dataset, (t.cfg, set()))[1].add(t.strategy)
@@ -204,6 +211,8 @@ def build_parser():
     r.add_argument("--seeds", help="comma-separated integer seeds (default: the preset's)")
     r.add_argument("--config", "-c", help="preset YAML (default: configs/paper/<family>.yaml or configs/digits.yaml)")
     r.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    r.add_argument("--profile", "-p", help="a scale profile's recipe over the preset (e.g. cpu: width 16, 30 epochs; "
+                   "configs/profiles/<name>.yaml); key=value overrides still apply on top")
     r.add_argument("--data-root", help="where datasets live (default: $ALBENCH_DATA, else ~/.cache/albench)")
     r.add_argument("--out", help="results root (default: results)")
     r.add_argument("--executor", default="local", choices=["local", "pool", "ray"])

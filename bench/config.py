@@ -150,8 +150,9 @@ def scale_milestones(milestones, written_for: int, epochs: int) -> Tuple[int, ..
     return tuple(sorted({min(max(1, int(round(m * epochs / written_for))), epochs - 1) for m in milestones}))
 
 
-def load_config(preset: Optional[str] = None, overrides=(), **fields) -> Config:
-    """Defaults < preset (a path, or a name under configs/) < ``overrides`` ("k=v" strings) < ``fields``.
+def load_config(preset: Optional[str] = None, overrides=(), base: Optional[dict] = None, **fields) -> Config:
+    """Defaults < preset (a path, or a name under configs/) < ``base`` (a dict: a scale profile's overrides
+    and strategy_params, for ``albench run --profile``) < ``overrides`` ("k=v" strings) < ``fields``.
 
     A layer that changes ``epochs`` without giving ``lr_milestones`` moves the milestones of the layer below
     to the same fractions of training (``scale_milestones``): ``epochs=10`` over the paper's preset decays at
@@ -165,6 +166,9 @@ def load_config(preset: Optional[str] = None, overrides=(), **fields) -> Config:
             raise ConfigError(f"config {preset!r} not found (looked at {path}); presets live in {CONFIG_DIR}")
         values.update(read_yaml_mapping(path, "config"))
         layers.append(dict(values))
+    if base:
+        values.update(base)
+        layers.append(dict(base))
     items = [parse_override(o) for o in overrides] + list(fields.items())
     layers.append(dict(items))
     for key, value in items:

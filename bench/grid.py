@@ -27,13 +27,14 @@ class Trial:
         return f"{self.cfg.dataset}/{self.strategy}/seed{self.seed}"
 
 
-def expand(datasets, strategies=None, seeds=None, config=None, overrides=(), **fields):
-    """Trials for every (dataset, strategy, seed); each dataset under ``config`` or its own preset."""
+def expand(datasets, strategies=None, seeds=None, config=None, overrides=(), base=None, **fields):
+    """Trials for every (dataset, strategy, seed); each dataset under ``config`` or its own preset, then
+    ``base`` (a scale profile's settings) and ``overrides``."""
     if seeds is not None and any(int(k) < 0 for k in seeds):
         raise ConfigError(f"seeds are non-negative integers (numpy's SeedSequence), got {list(seeds)}")
     trials = []
     for d in datasets:
-        cfg = load_config(config or preset_for(d), overrides, dataset=d, **fields)
+        cfg = load_config(config or preset_for(d), overrides, base, dataset=d, **fields)
         for s in (strategies or cfg.strategies):
             for k in (seeds if seeds is not None else cfg.seeds):
                 trials.append(Trial(replace(cfg, strategies=tuple(strategies or cfg.strategies)), s, int(k)))

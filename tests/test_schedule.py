@@ -29,3 +29,17 @@ def test_scaling_by_hand():
     assert scale_milestones((12,), 15, 2) == (1,)          # 1.6 -> 2 would be no decay: held at epochs-1
     assert scale_milestones((100, 150), 200, 20) == (10, 15)
     assert scale_milestones((160,), 200, 1) == ()           # no decay fits one epoch
+
+
+def test_run_takes_a_scale_profiles_recipe_under_the_users_overrides():
+    from bench.grid import expand
+    from bench.manifest import load_profile
+
+    prof = load_profile("cpu")
+    base = dict(prof.raw["overrides"], strategy_params=prof.raw["strategy_params"])
+    (t,) = expand(["cifar10_rare5"], ["vabal"], [0], None, (), base)
+    assert (t.cfg.width, t.cfg.epochs, t.cfg.lr_milestones, t.cfg.precision) == (16, 30, (24,), "fp32")
+    assert t.cfg.params_for("vabal") == {"mc_samples": 20}
+    (t,) = expand(["cifar10_rare5"], ["vabal"], [0], None, ["epochs=10", "strategy_params.vabal.lam=0.01"], base)
+    assert t.cfg.epochs == 10 and t.cfg.lr_milestones == (8,)             # the profile's 24 of 30, moved
+    assert t.cfg.params_for("vabal") == {"mc_samples": 20, "lam": 0.01}
