@@ -429,10 +429,16 @@ def main(argv=None):
         for k, v in g["floor_seconds"].items():
             report(f"  FLOP floor at {a.peak_tflops:.0f} TFLOP/s: {k}", v, "s")
         report("  FLOP floor, whole grid", g["floor_minutes"], "min")
-    os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
-    with open(a.json, "w") as f:
-        json.dump(res, f, indent=2)
-    print(f"wrote {a.json}", file=sys.stderr)
+    return save_json(res, a.json)
+
+
+def save_json(res: dict, path: str) -> dict:
+    """The figures of a run as JSON at ``path`` (atomically), said on stderr; returns them."""
+    from bench.results import atomic_write
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write(path, json.dumps(res, indent=2))
+    print(f"wrote {path}", file=sys.stderr)
     return res
 
 
@@ -449,11 +455,7 @@ def cpu_main(a):
     res = run(a.threads, a.quick, a.fma_units, report)
     res["wall_seconds"] = time.perf_counter() - t0
     report("wall time of this run", res["wall_seconds"], "s")
-    os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
-    with open(a.json, "w") as f:
-        json.dump(res, f, indent=2)
-    print(f"wrote {a.json}", file=sys.stderr)
-    return res
+    return save_json(res, a.json)
 
 
 if __name__ == "__main__":
