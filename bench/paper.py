@@ -26,6 +26,9 @@ The estimate is measured, not guessed, on this machine and device, once per call
              the dataset's pool (labelled + unlabelled: VAAL's iterations and the features of CoreSet and
              VaB-AL grow with both; BALD's passes see the unlabelled only, so it is overestimated by up to
              the labelled share, at most 3,000 of 9,500 images in the paper's CIFAR-10+[K] rounds).
+             A strategy whose cost is proportional to one of its parameters (VAAL's epochs and width squared,
+             BALD's passes: ``Strategy.for_planning``) is timed on a cheaper copy and scaled, and the log says so.
+             Every speed measured is kept per machine (``speed_cache_path``) and read back by later plans.
   data       seconds to load the trial's dataset here (once per trial, as the loop does).
 Not counted: process start-up, several trials sharing the device.
 """
@@ -345,8 +348,12 @@ class Meter:
                cfg.arch, cfg.width, cfg.eval_batch_size, c, s, k, cfg.threads, cfg.precision)   # budget: see _select
         if key not in self.select_cache:
             self.select_labels[key] = label
+            probe, factor = strategy.for_planning()   # a cheaper copy where its cost is proportional to a knob
+            if factor != 1.0:
+                self.log(f"  {label}: timed on a cheaper copy, x{factor:g} ({probe!r})")
             with torch_threads(cfg.threads):
-                self.select_cache[key] = self._kept("select", key, lambda: self._select(cfg, label, strategy, info))
+                a, b, pool, one = self._kept("select", key, lambda: self._select(cfg, label, probe, info))
+            self.select_cache[key] = (a * factor, b * factor, pool, one)
         return self.select_cache[key]
 
     def _select(self, cfg, label, strategy, info):

@@ -81,6 +81,13 @@ class Strategy:
         """Inputs besides the pool that change this strategy's picks (file hashes, ...); {} for most."""
         return {}
 
+    def for_planning(self):
+        """(a copy of this strategy cheap enough for ``albench paper --plan`` to time, the factor by which its
+        select time is multiplied): (self, 1.0) for most. A strategy whose cost grows in proportion to a
+        parameter (its own training epochs, passes, network width) returns a copy at a small value and the
+        ratio, so a plan times seconds instead of minutes; the plan says the figure is scaled."""
+        return self, 1.0
+
     def check_data(self, dataset) -> None:
         """Raise ValueError, before any training, if this strategy cannot run on ``dataset`` (a feature file
         with too few rows, ...); nothing for most."""

@@ -218,3 +218,32 @@ def test_gpu_check_part_limit_kills(tmp_path):
     assert timed_out
     assert gpu_check.pytest_counts("3 passed, 2 skipped, 1 deselected in 4.1s") == \
         {"passed": 3, "skipped": 2, "deselected": 1}
+
+
+def test_a_costly_strategy_is_timed_on_a_cheaper_copy_and_scaled():
+    """VAAL at the authors' epochs and width, BALD at 100 passes: timed at 1 epoch / width 16 and 4 passes,
+    scaled by epochs x (width / 16)^2 and passes / 4 (what lets a plan of the paper profile answer in a
+    minute on a CPU instead of a quarter of an hour)."""
+    from strategies import get_strategy
+
+    vaal, factor = get_strategy("vaal").for_planning()
+    assert (vaal.epochs, vaal.width, factor) == (1, 16, 100 * (128 / 16) ** 2)
+    bald, factor = get_strategy("bald").for_planning()
+    assert (bald.passes, factor) == (4, 25.0)
+    same, factor = get_strategy("coreset").for_planning()
+    assert factor == 1.0 and same.get_params() == get_strategy("coreset").get_params()
+
+    class Probe(CannedMeter):
+        seen = []
+
+        def _select(self, cfg, label, strategy, info):
+            Probe.seen.append(strategy)
+            return self.SELECT
+
+    meter = Probe("cpu", log=lambda s: None)
+    from bench.config import load_config
+
+    cfg = load_config("paper/cifar10", (), strategy_params={"vaal": {}})
+    info = {"num_classes": 10, "channels": 3, "size": 32}
+    a, b, _, _ = meter.select(cfg, "vaal", info)
+    assert Probe.seen[-1].epochs == 1 and (a, b) == pytest.approx((0.5 * 6400, 0.001 * 6400))
