@@ -62,7 +62,7 @@ def run_one(trial: Trial, progress: bool = True, device: str = None, threads: in
 
 def _pool_init(threads: int, imports=(), running_dir: str = ""):
     """A pool worker's start: the user's ``--import`` modules, its torch threads and the imports every trial
-    needs, once; ``running_dir``: where it notes the trial it runs (``_Running``)."""
+    needs, once; ``running_dir``: where it notes the trial it runs (``_note_path``)."""
     import torch
 
     import bench.loop  # noqa: F401
@@ -84,16 +84,21 @@ def _pool_init(threads: int, imports=(), running_dir: str = ""):
 _RUNNING_DIR = ""
 
 
+def _note_path() -> str:
+    """This worker's note of the trial in hand ('' outside a pool that keeps notes)."""
+    return os.path.join(_RUNNING_DIR, str(os.getpid())) if _RUNNING_DIR else ""
+
+
 def _terminated(signum, frame):
-    note = os.path.join(_RUNNING_DIR, str(os.getpid()))
-    if os.path.exists(note):
+    note = _note_path()
+    if note and os.path.exists(note):
         os.remove(note)
     os._exit(128 + signum)
 
 
 def _pool_worker(args):
     trial, device, threads = args
-    note = os.path.join(_RUNNING_DIR, str(os.getpid())) if _RUNNING_DIR else ""
+    note = _note_path()
     if note:
         with open(note, "w") as f:
             f.write(trial.name)
