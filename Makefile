@@ -22,7 +22,7 @@ RUN_FLAGS = --data $(DATA) --out $(OUT) --executor $(EXECUTOR) --workers $(WORKE
 	$(if $(STRATEGY),--strategy $(STRATEGY)) $(if $(SEEDS),--seeds $(SEEDS)) \
 	$(if $(CONFIG),--config $(CONFIG)) $(if $(DEVICE),--device $(DEVICE)) $(ARGS)
 
-.PHONY: setup test test-all bench fig3b figures list report perf paper gpu-check verify clean
+.PHONY: setup test test-all lint bench fig3b figures list report perf paper gpu-check verify clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -35,16 +35,20 @@ test:
 test-all:
 	$(PY) -m pytest -q
 
+# the house style: pyflakes, import order, pycodestyle's errors, lines <= 120 (pyproject.toml's [tool.ruff])
+lint:
+	$(PY) -m ruff check .
+
 bench:
 	$(PY) -m bench run $(RUN_FLAGS)
 	$(PY) -m bench figures --out $(OUT)
 
-# the Fig. 3(b) grid at the paper protocol (45 trials), concurrent trials on the machine's GPUs; prints its wall time
+# the Fig. 3(b) grid at the paper protocol (its datasets, strategies and seeds are the manifest's), concurrent
+# trials on the machine's GPUs, then the report under $(OUT)/paper-paper/; prints its wall time
 fig3b:
-	$(PY) -m bench run --strategy random,coreset,bald,vaal,vabal --data cifar10_dom1,cifar10_dom5,cifar10_dom10 \
-		--seeds 0,1,2 --out $(OUT) --executor pool --workers $(if $(filter 1,$(WORKERS)),8,$(WORKERS)) \
-		$(if $(DEVICE),--device $(DEVICE)) $(ARGS)
-	$(PY) -m bench figures --out $(OUT)
+	$(PY) -m bench paper --profile paper --only fig3b --out $(OUT) --executor pool \
+		--workers $(if $(filter 1,$(WORKERS)),8,$(WORKERS)) $(if $(DEVICE),--device $(DEVICE)) \
+		$(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(ARGS)
 
 figures:
 	$(PY) -m bench figures --out $(OUT)
@@ -73,7 +77,7 @@ paper:
 
 # one prepared script for a GPU machine (<= 12 min; tiny on a CPU): GPU tests, perf sections, a Fig. 3(b) trial
 gpu-check:
-	$(PY) -m bench.gpu_check --out $(OUT)/gpu-check $(if $(DEVICE),--device $(DEVICE)) \
+	$(PY) -m bench.perf.gpu_check --out $(OUT)/gpu-check $(if $(DEVICE),--device $(DEVICE)) \
 		$(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(ARGS)
 
 clean:

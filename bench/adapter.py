@@ -4,7 +4,7 @@
     pool = pool_from_model(model, x_uint8, labelled_idx, y_labelled, feature_layers=("block1", "block2"))
     picks = get_strategy("vabal").select(pool, budget)
 
-``ModelAdapter`` wraps any ``nn.Module`` classifier and offers exactly what ``bench.pool.Pool`` asks of
+``ModelAdapter`` wraps any ``nn.Module`` classifier and offers exactly what ``bench.core.pool.Pool`` asks of
 ``pool.model``: ``forward_all(x) -> Outputs(logits, embedding, features)``, ``feature_dims``, ``fc`` (for
 ``pool.last_layer()``) and ``eval()``. What it taps, by module path as in ``model.named_modules()``:
 - logits: the model's output (an N x K tensor);
@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.models import Outputs
-from bench.pool import Pool
+from bench.core.models import Outputs
+from bench.core.pool import Pool
 
 
 class LayerNameError(KeyError):
@@ -229,8 +229,9 @@ class ModelAdapter:
         if name.startswith("__") or name in ("_finalizer", "_store", "_fc", "_fc_problem"):
             raise AttributeError(name)
         raise AttributeError(
-            f"ModelAdapter has no {name!r}: it offers forward_all, feature_dims, fc and eval (what bench.pool.Pool "
-            f"needs) around your model; {name!r} belongs to albench's own ResNet (bench.models.CifarResNet), which "
+            f"ModelAdapter has no {name!r}: it offers forward_all, feature_dims, fc and eval (what "
+            f"bench.core.pool.Pool needs) around your model; {name!r} belongs to albench's own ResNet "
+            "(bench.core.models.CifarResNet), which "
             "strategies such as bald and balanced_bald (MC-Dropout through model.drops, stem_forward, head) need")
 
 
@@ -238,7 +239,7 @@ def pool_from_model(model: nn.Module, x, labelled, y, *, embedding_layer: Option
                     feature_layers: Sequence[str] = (), classifier_layer: Optional[str] = None,
                     preprocess: Optional[Callable] = None, seed=0, device=None, num_classes: Optional[int] = None,
                     budget: Optional[int] = None, batch_size: int = 256, classes=()) -> Pool:
-    """A ``bench.pool.Pool`` around your trained ``model`` (wrapped in a ``ModelAdapter``).
+    """A ``bench.core.pool.Pool`` around your trained ``model`` (wrapped in a ``ModelAdapter``).
 
     x: uint8 images, N x C x H x W, a torch tensor or numpy array (normalisation goes in ``preprocess``).
     labelled: indices of the labelled images (or a boolean mask of length N).

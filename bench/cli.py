@@ -1,19 +1,20 @@
 """``albench`` / ``python -m bench``: run, list, figures, report.
 
-  albench run --strategy vabal --data cifar10_rare5 --seeds 0,1,2 --device cuda epochs=100
-  albench run --strategy random,coreset,bald,vaal,vabal --data cifar10_dom1,cifar10_dom5 --executor pool --workers 4
+  albench run --strategy vabal --data SPEC --seeds 0,1,2 --device cuda epochs=100   # SPEC: see `albench list`
+  albench run --strategy random,coreset,bald,vaal,vabal --data SPEC1,SPEC2 --executor pool --workers 4
   albench figures            # every figure the results allow, and which paper runs are missing
   albench paper --profile smoke              # the paper's artifacts at a scale profile, then the report
   albench paper --profile cpu --plan         # what a profile's trials cost here and which are missing
 """
 import argparse
-import importlib
 import os
 import sys
 import time
-import traceback
 
-from bench.errors import AlbenchError, ConfigError
+from bench.core.errors import AlbenchError, ConfigError
+
+# Each command imports what it runs inside its own function (deliberate: `albench --help` and a mistyped
+# command answer at once instead of loading torch, pandas and matplotlib first).
 
 
 def _csv(text):
@@ -32,62 +33,13 @@ def _seeds(text):
     return seeds
 
 
-def import_user_modules(names):
-    """Import ``--import`` modules (users' strategies or datasets), naming the module when one fails."""
-    sys.path.insert(0, os.getcwd())
-    for mod in names:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as err:
-            if err.name and mod.startswith(err.name):
-                raise ConfigError(f"--import {mod}: no module named {err.name!r} (looked in the working "
-                                  "directory and on sys.path; pass the module name without .py)") from None
-            raise ConfigError(f"--import {mod}: the module imports {err.name!r}, which is not installed") from None
-        except Exception as err:
-            where = traceback.extract_tb(err.__traceback__)[-1]
-            raise ConfigError(f"--import {mod} failed: {type(err).__name__}: {err} "
-                              f"(at {where.filename}:{where.lineno})") from None
-
-
-def check_strategy_params(cfg, names):
-    """Refuse strategy names and strategy_params entries that match no registered strategy, and parameters
-    the strategy does not take, before anything runs."""
-    from strategies import get_strategy, list_strategies
-
-    from bench.results import check_label
-
-    known = list_strategies()
-    for name in sorted(set(names) | set(cfg.strategy_params)):
-        check_label(name)
-        key = cfg.registry_key(name)
-        if key not in known:
-            where = "strategy_params has an entry for" if name not in names else "unknown strategy"
-            raise KeyError(f"{where} {name!r}" + (f" (a variant of {key!r})" if key != name else "")
-                           + f"; available: {', '.join(known)}")
-        try:
-            get_strategy(key, **cfg.params_for(name))
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"strategy_params.{name}: {err}") from None
-
-
-def check_writable(out: str):
-    """Fail before any training if results cannot be written under ``out`` (read-only, not a folder, full)."""
-    try:
-        os.makedirs(out, exist_ok=True)
-        probe = os.path.join(out, f".albench-write-test{os.getpid()}")
-        with open(probe, "w") as f:
-            f.write("x" * 4096)
-            f.flush()
-            os.fsync(f.fileno())
-        os.remove(probe)
-    except OSError as err:
-        raise ConfigError(f"cannot write results under {out!r}: {err.strerror or err}; pass --out a writable "
-                          "folder with free space") from None
-
-
 def cmd_run(a):
-    from bench.grid import expand, run_grid
-    from bench.loop import load_checked
+    from bench.analysis.collect import collect, format_summary, summarise
+    from bench.paper.manifest import load_profile
+    from bench.trial.grid import expand, run_grid
+    from bench.trial.preflight import import_user_modules, preflight
+
+
 
     import_user_modules(a.imports)
     if a.workers < 1:
@@ -95,34 +47,21 @@ def cmd_run(a):
     fields = {k: v for k, v in (("device", a.device), ("data_root", a.data_root), ("out", a.out)) if v}
     given = [o.split("=", 1)[0].strip() for o in a.overrides]
     if "dataset" in given:
-        raise ConfigError("dataset= is not a run override: name the data with --data (e.g. --data cifar10_rare5)")
+        raise ConfigError("dataset= is not a run override: name the data with --data (a spec of `albench list`)")
     base = None
     if a.profile:   # a scale profile's recipe (configs/profiles/<name>.yaml) under the user's overrides
-        from bench.manifest import load_profile
 
         prof = load_profile(a.profile)
         base = dict(prof.raw.get("overrides") or {}, strategy_params=dict(prof.raw.get("strategy_params") or {}))
         print(f"albench: profile {prof.name}: {prof.description}", file=sys.stderr)
     trials = expand(_csv(a.data) or ["digits"], _csv(a.strategy) or None, _seeds(a.seeds), a.config,
                     a.overrides, base, **fields)
-    by_dataset = {}
-    for t in trials:
-        by_dataset.setdefault(t.cfg.dataset, (t.cfg, set()))[1].add(t.strategy)
-    for cfg, names in by_dataset.values():
-        check_strategy_params(cfg, names)
-    loaded = set()
-    for t in trials:  # every error of the input surfaces before the first file is written
-        if t.cfg.dataset not in loaded:  # one read per dataset (the grid may hold it 45 times)
-            load_checked(t.cfg, t.seed)
-            loaded.add(t.cfg.dataset)
-    check_writable(trials[0].cfg.out)
+    preflight(trials, trials[0].cfg.out)
     print(f"albench: {len(trials)} trial(s) -> {trials[0].cfg.out}/", file=sys.stderr)
     t0 = time.perf_counter()
     run_grid(trials, a.executor, a.workers, a.address, progress=not a.no_progress, imports=a.imports)
     print(f"albench: {len(trials)} trial(s) done in {(time.perf_counter() - t0) / 60:.1f} min "
           f"({a.executor}, {a.workers} worker(s))", file=sys.stderr)
-    from bench.plots import format_summary
-    from bench.results import collect, summarise
 
     df = collect(trials[0].cfg.out)
     names = {(t.cfg.dataset, t.strategy) for t in trials}
@@ -131,8 +70,9 @@ def cmd_run(a):
 
 
 def cmd_list(a):
-    from bench import import_datasets
+    from bench.trial.preflight import import_datasets
     from strategies import get_strategy, list_strategies
+
 
     print("strategies:")
     for s in list_strategies():
@@ -144,47 +84,53 @@ def cmd_list(a):
 
 
 def cmd_figures(a):
-    from bench.plots import make_figures
+    from bench.analysis.figures import make_figures
+    from bench.paper.manifest import averaged_panels, main_grid
+
 
     if not os.path.isdir(a.out or "results"):
         raise ConfigError(f"no results folder {a.out or 'results'!r}: pass --out the folder a run wrote")
-    make_figures(a.out or "results", a.figures_dir)
+    make_figures(a.out or "results", a.figures_dir, panels=averaged_panels(), grid=main_grid())
 
 
 def cmd_report(a):
-    from bench.plots import format_summary
-    from bench.results import collect, summarise
+    from bench.analysis.collect import collect, format_summary, summarise
+
 
     s = summarise(collect(a.out or "results"))
     print(format_summary(s) if not s.empty else f"no results under {a.out or 'results'}")
 
 
 def cmd_paper(a):
-    from bench import paper
+    from bench.paper import plan as paper_plan
+    from bench.paper import run as paper_run
+
 
     if a.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {a.workers}")
     only, base = _csv(a.only) or None, a.out or "results"
     if a.plan:
-        paper.plan(a.profile, only, base, measure=not a.no_measure, device=a.device or "auto",
+        paper_plan.plan(a.profile, only, base, measure=not a.no_measure, device=a.device or "auto",
                    data_root=a.data_root, remeasure=a.remeasure)
     if not a.plan and not a.report:
-        paper.run(a.profile, only, base, a.executor, a.workers, a.device, a.data_root, a.address,
+        paper_run.run(a.profile, only, base, a.executor, a.workers, a.device, a.data_root, a.address,
                   progress=not a.no_progress, strategies=_csv(a.strategies) or None, seeds=_seeds(a.seeds))
     if a.report or not a.plan:
-        html, md = paper.report(a.profile, only, base)
+        html, md = paper_run.report(a.profile, only, base)
         print(f"albench: report written: {html} and {md}", file=sys.stderr)
     if a.publish:
-        for path in paper.publish(a.profile, a.publish, only, base):
+        for path in paper_run.publish(a.profile, a.publish, only, base):
             print(f"albench: published {path}", file=sys.stderr)
 
 
 def cmd_parity(a):
-    from bench import parity
+    from bench.paper import parity
+
 
     profiles = _csv(a.profiles)
     if len(profiles) != 2:
-        raise ConfigError(f"--profiles takes two profiles, reference then candidate (e.g. cpu,cpu-bf16), got {a.profiles!r}")
+        raise ConfigError("--profiles takes two profiles, reference then candidate (e.g. cpu,cpu-bf16), "
+                          f"got {a.profiles!r}")
     if a.publish:
         decision = parity.publish(profiles, a.publish, a.out or "results", _csv(a.only) or None)
         print(f"albench: published {a.publish}", file=sys.stderr)
@@ -196,7 +142,8 @@ def cmd_parity(a):
 
 
 def cmd_verify(a):
-    from bench import verify
+    from bench.trial import verify
+
 
     if verify.main(a.paths or ["results"], quiet=a.quiet):
         raise SystemExit(1)
@@ -232,7 +179,8 @@ def build_parser():
     pp.add_argument("--report", action="store_true", help="write the report from the results there; run nothing")
     pp.add_argument("--only", help="comma-separated artifacts (default: the profile's core subset; --plan: all)")
     pp.add_argument("--publish", metavar="PATH", help="also write the report's Markdown at PATH (figures in the "
-                    "folder PATH without .md) and refresh README.md's block <!-- albench:claims:<profile> start/end -->")
+                    "folder PATH without .md) and refresh README.md's block "
+                    "<!-- albench:claims:<profile> start/end -->")
     pp.add_argument("--strategies", help="run only these strategies (labels, e.g. random,vabal), in this order "
                     "(running only: --plan and --report cover every strategy)")
     pp.add_argument("--seeds", help="run only these seeds (e.g. 0,1: two paired seeds of everything first; "
@@ -253,7 +201,8 @@ def build_parser():
     pa.add_argument("--profiles", default="cpu,cpu-bf16", help="reference,candidate (default: cpu,cpu-bf16)")
     pa.add_argument("--only", help="comma-separated artifacts (default: the reference's core subset)")
     pa.add_argument("--out", help="results base (default: results)")
-    pa.add_argument("--publish", metavar="PATH", help="write the page's Markdown at PATH (e.g. docs/precision-parity.md)")
+    pa.add_argument("--publish", metavar="PATH",
+                    help="write the page's Markdown at PATH (e.g. docs/precision-parity.md)")
     pa.set_defaults(fn=cmd_parity)
     v = sub.add_parser("verify", help="check every trial under the results trees given (default: results): "
                        "complete, consistent, checksums; exit 1 naming each failure")
@@ -261,7 +210,8 @@ def build_parser():
     v.add_argument("--quiet", "-q", action="store_true", help="print failures and the count only")
     v.set_defaults(fn=cmd_verify)
     for name, fn, text in (("figures", cmd_figures, "draw every figure the results allow"),
-                           ("report", cmd_report, "print the summary table")):
+                           ("summary", cmd_report, "print the summary table (mean and spread over seeds)"),
+                           ("report", cmd_report, "the same as summary (its older name)")):
         f = sub.add_parser(name, help=text)
         f.add_argument("--out", help="results root (default: results)")
         if name == "figures":
@@ -285,10 +235,7 @@ def main(argv=None):
     except BrokenPipeError:   # `albench list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyError as err:
-        print(f"albench: error: {err.args[0] if err.args else err}", file=sys.stderr)
-        return 2
-    except (AlbenchError, ValueError) as err:
+    except AlbenchError as err:   # the user's input or data: one line saying what to do (a bug shows its traceback)
         print(f"albench: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:   # a results folder that cannot be written mid-run (disk full, permissions)

@@ -5,10 +5,19 @@
 >>> ds = get_dataset("folder:/data/my_imgs#lt10", image_size=32)   # an image folder, long-tailed
 >>> print(describe_grammar())            # every base, suffix and example
 """
-ALBENCH = True  # marks this package as albench's, not Hugging Face's `datasets` (see bench.import_datasets)
+# marks this package as albench's, not Hugging Face's `datasets` (see bench.trial.preflight.import_datasets)
+ALBENCH = True
 
-from datasets.registry import (Dataset, data_root, describe_grammar, get_dataset, list_datasets,  # noqa: E402
-                               parse_spec, register_dataset)
+from datasets.registry import (  # noqa: E402
+                               Dataset,
+                               data_root,
+                               describe_grammar,
+                               get_dataset,
+                               known_labels,
+                               list_datasets,
+                               parse_spec,
+                               register_dataset,
+)
 
 __all__ = ["Dataset", "get_dataset", "list_datasets", "parse_spec", "data_root", "register_dataset",
-           "describe_grammar"]
+           "describe_grammar", "known_labels"]

@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-from bench.errors import DataError, DatasetCorruptError, DatasetNotFoundError
+from bench.core.errors import DataError, DatasetCorruptError, DatasetNotFoundError
+from datasets.splits import split_arrays
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
@@ -40,20 +41,6 @@ def read_image(path: str, image_size: int = 0) -> np.ndarray:
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise DatasetCorruptError(f"{path} is not a readable image ({type(err).__name__}: {err}); "
                                   "replace or delete it") from err
-
-
-def resize_images(x: np.ndarray, image_size: int) -> np.ndarray:
-    """uint8 N x C x H x W images resized to ``image_size`` squared (PIL bilinear, one image at a time)."""
-    from PIL import Image
-
-    if x.shape[2:] == (image_size, image_size):
-        return x
-    out = np.empty((len(x), x.shape[1], image_size, image_size), np.uint8)
-    for i, img in enumerate(x):
-        im = Image.fromarray(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0))
-        out[i] = np.asarray(im.resize((image_size, image_size), Image.BILINEAR)).reshape(image_size, image_size, -1
-                                                                                        ).transpose(2, 0, 1)
-    return out
 
 
 def class_folders(top: str) -> list:
@@ -122,8 +109,6 @@ def user_path(path: str, root: str) -> str:
 def load_folder(path: str, root: str, download: bool = False, image_size: int = 0, **kw) -> dict:
     """``folder:PATH``: ``PATH/train/<class>/*`` and ``PATH/test/<class>/*``, or ``PATH/<class>/*`` split 80/20
     per class (``stratified_split`` with seed 0, as NEU); ``download`` is ignored (your data has no download)."""
-    from datasets.sources import split_arrays
-
     top = user_path(path, root)
     if not os.path.isdir(top):
         raise DatasetNotFoundError(f"{top} is not a folder; folder:PATH reads {LAYOUTS} (an .npz is npz:PATH).")

@@ -22,6 +22,7 @@ alone (``datasets.imbalance``), so every strategy sees the same dataset under a 
 """
 import functools
 import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -29,8 +30,8 @@ from typing import Callable, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from bench.errors import ConfigError, DatasetCorruptError
-from datasets import images, sources
+from bench.core.errors import ConfigError, DatasetCorruptError, UnknownNameError
+from datasets import arrays, images, sources
 from datasets.imbalance import removal_keep, suffix_keep  # noqa: F401  (removal_keep: the public helper)
 
 
@@ -54,9 +55,15 @@ BASES = {
     "svhn": Base(sources.load_svhn, 10, 0.9, 0.9),
     "stl10": Base(sources.load_stl10, 10, 0.9, 0.9),
 }
+# shapes of the paper's bases for planning where their data is absent: (channels, size), train per class, test
+KNOWN_SHAPES = {
+    "cifar10": ((3, 32), [5000] * 10, 10_000),
+    "cifar100": ((3, 32), [500] * 100, 10_000),
+    "neu": ((1, 64), [n - math.ceil(0.2 * n) for n in (1210, 296, 775, 1148, 797, 200, 1589, 773, 438)], 1448),
+}
 # path bases: scheme -> loader(path, root, download=False, image_size=0)
 SCHEMES = {"folder": images.load_folder, "npz": sources.load_npz}
-# the specs of SPEC.md, listed by list_datasets(); the grammar accepts more
+# the specs the paper uses (and the mission's examples), listed by list_datasets(); the grammar accepts more
 LISTED = (
     ["cifar10"] + [f"cifar10_{k}{c}" for k in ("dom", "rare") for c in (1, 5, 10)]
     + ["cifar100", "cifar100_dom45_55", "neu", "digits"]
@@ -132,8 +139,8 @@ def describe_grammar() -> str:
     ])
 
 
-def _unknown(spec, why="") -> KeyError:
-    return KeyError(f"unknown dataset {spec!r}{why}; the {describe_grammar()}")
+def _unknown(spec, why="") -> UnknownNameError:
+    return UnknownNameError(f"unknown dataset {spec!r}{why}; the {describe_grammar()}")
 
 
 def parse_spec(spec: str) -> ParsedSpec:
@@ -166,7 +173,7 @@ def _parsed(spec, base, m, n_classes) -> ParsedSpec:
         return ParsedSpec(base, "lt", a)
     b = int(b or a)
     if not 1 <= a <= b or (n_classes and b > n_classes):
-        raise KeyError(f"dataset {spec!r}: {base} has classes 1..{n_classes or 'K'} (1-based, A <= B); "
+        raise UnknownNameError(f"dataset {spec!r}: {base} has classes 1..{n_classes or 'K'} (1-based, A <= B); "
                        f"the {describe_grammar()}")
     return ParsedSpec(base, m["kind"], tuple(range(a - 1, b)))
 
@@ -181,13 +188,13 @@ def register_dataset(name: str, loader: Callable, num_classes: Optional[int] = N
     resizes what comes back anyway). ``num_classes`` is checked against ``classes`` when given. A taken name,
     or one that would read as a base plus a suffix, raises ValueError."""
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or name in SCHEMES:
-        raise ValueError(f"dataset name {name!r}: use lowercase letters, digits, '_', '.', '-' (not {list(SCHEMES)})")
+        raise ConfigError(f"dataset name {name!r}: use lowercase letters, digits, '_', '.', '-' (not {list(SCHEMES)})")
     if name in BASES:
-        raise ValueError(f"dataset {name!r} is already registered; pick another name")
+        raise ConfigError(f"dataset {name!r} is already registered; pick another name")
     if _NAMED_RE.fullmatch(name)["kind"]:
-        raise ValueError(f"dataset name {name!r} ends like a suffix (_dom<K>, _rare<K>, _lt<R>); pick another name")
+        raise ConfigError(f"dataset name {name!r} ends like a suffix (_dom<K>, _rare<K>, _lt<R>); pick another name")
     if not callable(loader):
-        raise ValueError(f"dataset {name!r}: loader must be callable as loader(root, download=False, **kw)")
+        raise ConfigError(f"dataset {name!r}: loader must be callable as loader(root, download=False, **kw)")
     BASES[name] = Base(loader, num_classes, float(dom_fraction), float(rare_fraction))
 
 
@@ -224,13 +231,13 @@ def get_dataset(spec: str, root: Optional[str] = None, seed: int = 0, download: 
     if int(image_size) < 0:
         raise ConfigError(f"image_size={image_size}: give a size N > 0 to resize to N x N, or 0 to keep the images")
     info = base_of(base)
-    raw = sources.check_arrays(info.loader(data_root(root), download=download, image_size=int(image_size)),
+    raw = arrays.check_arrays(info.loader(data_root(root), download=download, image_size=int(image_size)),
                                base, int(image_size))
     n_classes = len(raw["classes"])
     if info.num_classes and n_classes != info.num_classes:
         raise DatasetCorruptError(f"{raw['source']}: {base} has {info.num_classes} classes, found {n_classes}")
     if kind in ("dom", "rare") and value[-1] >= n_classes:
-        raise KeyError(f"dataset {spec!r}: {raw['source']} has classes 1..{n_classes} (1-based, A <= B); "
+        raise UnknownNameError(f"dataset {spec!r}: {raw['source']} has classes 1..{n_classes} (1-based, A <= B); "
                        f"the {describe_grammar()}")
     x_train, y_train, keep = raw["x_train"], raw["y_train"], None
     if kind:
@@ -248,3 +255,17 @@ def relative_source(source: str, root: str) -> str:
         return source
     rel = os.path.relpath(os.path.realpath(source), os.path.realpath(root))
     return source if rel.startswith(os.pardir) else rel
+
+
+def known_labels(spec: str):
+    """((channels, size), training labels after the spec's imbalance at seed 0, test count) of a spec whose
+    base has ``KNOWN_SHAPES``, computed without its data (for a plan); None for any other base."""
+    base, kind, value = parse_spec(spec)
+    if base not in KNOWN_SHAPES:
+        return None
+    shape, per_class, n_test = KNOWN_SHAPES[base]
+    y = np.repeat(np.arange(len(per_class)), per_class)
+    if kind:
+        info = BASES[base]
+        y = y[suffix_keep(y, kind, value, len(per_class), info.dom_fraction, info.rare_fraction, 0)]
+    return shape, y, n_test

@@ -30,8 +30,7 @@ Choices the paper leaves open, and ours:
 import numpy as np
 import torch
 
-from strategies import register
-from strategies.base import Strategy
+from strategies._api import Strategy, register
 
 
 @torch.no_grad()

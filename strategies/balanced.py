@@ -20,9 +20,8 @@ of the base strategy among the images predicted as c (``top_k``, random ties). C
 """
 import numpy as np
 
-from strategies import register
+from strategies._api import Strategy, register, top_k
 from strategies.bald import BALD
-from strategies.base import Strategy, top_k
 from strategies.entropy import Entropy
 from strategies.margin import Margin
 

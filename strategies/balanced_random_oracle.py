@@ -15,9 +15,8 @@ unlabelled images of each class; within a class the images are drawn uniformly w
 """
 import numpy as np
 
-from strategies import register
+from strategies._api import Strategy, register
 from strategies.balanced import balancing_quotas
-from strategies.base import Strategy
 
 
 def balanced_random_draw(labels, counts, budget: int, rng: np.random.Generator) -> np.ndarray:

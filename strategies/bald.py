@@ -16,10 +16,8 @@ Choice left open: element-wise dropout (``nn.Dropout``) on the feature maps, as 
 """
 import torch
 
-from bench.device import autocast, resolve_precision
-from bench.train import seeded
-from strategies import register
-from strategies.base import Strategy
+from bench.core.device import autocast, resolve_precision, seeded
+from strategies._api import Strategy, register
 
 
 def bald_scores(probs: torch.Tensor) -> torch.Tensor:
@@ -52,7 +50,8 @@ class ChunkDropout:
             if exact:
                 self.draws.append(torch.empty((rows, c, hh, ww), device=h.device).bernoulli_(1 - rate).div_(1 - rate))
             else:   # uniforms laid out channels_last, as the bf16 stage inputs are
-                bits = torch.empty((rows * c * hh * ww + 3) // 4, dtype=torch.int64, device=h.device).random_(-2 ** 63, None)
+                n_words = (rows * c * hh * ww + 3) // 4
+                bits = torch.empty(n_words, dtype=torch.int64, device=h.device).random_(-2 ** 63, None)
                 self.draws.append(bits.view(torch.int16)[:rows * c * hh * ww].view(rows, hh, ww, c).permute(0, 3, 1, 2))
 
     def slice(self, a: int, b: int) -> list:
@@ -63,7 +62,8 @@ class ChunkDropout:
 
 
 @torch.no_grad()
-def mc_dropout_probs(model, x: torch.Tensor, passes: int, precision: str = None, rows_per_pass: int = 0) -> torch.Tensor:
+def mc_dropout_probs(model, x: torch.Tensor, passes: int, precision: str = None,
+                     rows_per_pass: int = 0) -> torch.Tensor:
     """T x N x C softmax outputs of ``passes`` dropout samples for uint8 images ``x`` (one chunk), in
     ``precision`` (None: bf16 on CUDA, fp32 elsewhere). The stem runs once per image; the passes x images
     rows (pass-major) go through the rest of the network ``rows_per_pass`` at a time (0: all in one call),

@@ -20,8 +20,7 @@ kCenterGreedy made lazy: a point's stale distance is an upper bound, so a pick r
 import numpy as np
 import torch
 
-from strategies import register
-from strategies.base import Strategy
+from strategies._api import Strategy, register
 
 
 @torch.no_grad()

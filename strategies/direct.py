@@ -2,7 +2,7 @@
 Optimal Separation", ICML 2025, arXiv 2312.09196; LabelBench ``strategy_impl/direct.py``, configuration
 ``configs/strategy/direct_sampling.json``: B1 = 20, min_budget_per_class = 60).
 
-The same per-class lines as GALAXY (``strategies.margin_orderings``), searched for each class's optimal
+The same per-class lines as GALAXY (``strategies._shared.margin_orderings``), searched for each class's optimal
 separation threshold with a noise-tolerant 1-D agnostic active-learning search instead of bisection:
 1. Version-space reduction, rarest classes first (by labelled count). A class's uncertainty interval runs
    from just after the top run of labelled positives to the bottom run of labelled negatives. Rounds of
@@ -29,9 +29,12 @@ import math
 
 import numpy as np
 
-from strategies import register
-from strategies.base import Strategy
-from strategies.margin_orderings import OrderedLabels, pool_rows, threshold_accuracies
+from strategies._api import Strategy, register
+from strategies._shared.margin_orderings import (
+    OrderedLabels,
+    pool_rows,
+    threshold_accuracies,
+)
 
 TIES = ("middle", "first")
 

@@ -6,8 +6,7 @@ batched on the device from un-augmented images. Higher = more uncertain = select
 """
 import torch
 
-from strategies import register
-from strategies.base import Strategy
+from strategies._api import Strategy, register
 
 
 def entropy_scores(probs: torch.Tensor) -> torch.Tensor:

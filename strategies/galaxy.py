@@ -2,7 +2,7 @@
 authors' code jifanz/GALAXY, re-implemented in LabelBench ``strategy_impl/galaxy.py``).
 
 Each class k lays the whole pool (labelled and unlabelled) on a line by its one-vs-rest margin score
-(``strategies.margin_orderings``). Along that line the labelled images are "k" or "not k"; between two
+(``strategies._shared.margin_orderings``). Along that line the labelled images are "k" or "not k"; between two
 neighbouring labelled images of different answers lies an unlabelled stretch holding the class boundary.
 One query: pick a class, take the shortest such stretch on its line (the S^2 "shortest shortest path" of
 the authors' path graph) and ask the oracle for the label of its midpoint (bisection). The label is
@@ -27,9 +27,8 @@ Choices the paper leaves open, all stated here:
 """
 import numpy as np
 
-from strategies import register
-from strategies.base import Strategy
-from strategies.margin_orderings import OrderedLabels, pool_rows
+from strategies._api import Strategy, register
+from strategies._shared.margin_orderings import OrderedLabels, pool_rows
 
 CLASS_CHOICES = ("round_robin", "random")
 

@@ -5,8 +5,7 @@ Score: 1 - max_c p(y=c|x) of the classifier's softmax over the unlabelled pool.
 """
 import torch
 
-from strategies import register
-from strategies.base import Strategy
+from strategies._api import Strategy, register
 
 
 def least_confidence_scores(probs: torch.Tensor) -> torch.Tensor:

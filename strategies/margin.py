@@ -6,8 +6,7 @@ every image scores -1 (ties, broken at random).
 """
 import torch
 
-from strategies import register
-from strategies.base import Strategy
+from strategies._api import Strategy, register
 
 
 def margin_scores(probs: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ points not yet picked, drawn from ``pool.rng``.
 
 Choices left open, and ours:
 - features: ``features="embedding"`` (the classifier's penultimate embedding, "ProbCover-clf") or a
-  per-dataset ``.npy`` of self-supervised features (strategies/feature_source.py); L2-normalised with
+  per-dataset ``.npy`` of self-supervised features (strategies/_shared/feature_source.py); L2-normalised with
   ``normalise=True`` as the authors.
 - purity rule solved exactly, not on a grid: purity(delta) is the fraction of points whose nearest point
   of another pseudo-label is at distance >= delta, a step function, so delta is the ceil(alpha N)-th
@@ -36,9 +36,14 @@ import scipy.sparse as sp
 import torch
 from sklearn.cluster import KMeans
 
-from strategies import register
-from strategies.base import Strategy
-from strategies.feature_source import EMBEDDING, check_feature_file, feature_provenance, load_features, sq_dists
+from strategies._api import Strategy, register
+from strategies._shared.feature_source import (
+    EMBEDDING,
+    check_feature_file,
+    feature_provenance,
+    load_features,
+    sq_dists,
+)
 
 
 @torch.no_grad()

@@ -1,6 +1,5 @@
 """Uniform random sampling: the baseline every active-learning paper reports (VaB-AL Sec. 4.2)."""
-from strategies import register
-from strategies.base import Strategy
+from strategies._api import Strategy, register
 
 
 @register("random")

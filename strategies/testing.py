@@ -5,7 +5,7 @@
 
 Checks, on a small synthetic pool with a tiny frozen classifier (CPU): the selection is a 1-d integer array
 (or list), distinct, all unlabelled, exactly ``min(budget, |unlabelled|)`` long (the loop's own rule,
-``bench.pool.selection_problems``); the pool's images are left unchanged; a budget larger than the pool returns the
+``bench.core.pool.selection_problems``); the pool's images are left unchanged; a budget larger than the pool returns the
 whole unlabelled pool; budget <= 0 raises; the same seed gives the same picks; the pool's arrays are left
 untouched; ``get_params()`` round-trips through the constructor.
 
@@ -21,8 +21,9 @@ invariance check by design: for it the kit checks only the contract on the chang
 import numpy as np
 import torch
 
-from bench.models import build_classifier
-from bench.pool import Pool, selection_problems
+from bench.core.contract import selection_problems
+from bench.core.models import build_classifier
+from bench.core.pool import Pool
 
 
 def make_pool(strategy, seed=0, n=48, labelled=12, num_classes=3, size=8, scramble_unlabelled=False,
@@ -51,7 +52,7 @@ def make_pool(strategy, seed=0, n=48, labelled=12, num_classes=3, size=8, scramb
 
 
 def check_selection(idx, pool, budget, unlabelled=None):
-    """The select() contract for one call on ``pool`` (``bench.pool.selection_problems``, the loop's rule),
+    """The select() contract for one call on ``pool`` (``bench.core.pool.selection_problems``, the loop's rule),
     the oracle's bookkeeping included; ``unlabelled``: the pool's unlabelled indices before the call."""
     unlabelled = pool.unlabelled if unlabelled is None else unlabelled
     _, problems = selection_problems(idx, unlabelled, pool.revealed, budget)

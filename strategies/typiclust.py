@@ -11,7 +11,7 @@ Low Budgets", ICML 2022), as the authors' code runs it (avihu111/TypiClust ``dee
 
 Choices left open, and ours:
 - features: ``features="embedding"`` (the classifier's penultimate embedding: "TypiClust-clf", not the
-  paper's self-supervised features) or a per-dataset ``.npy`` (strategies/feature_source.py);
+  paper's self-supervised features) or a per-dataset ``.npy`` (strategies/_shared/feature_source.py);
   L2-normalised with ``normalise=True`` as the authors.
 - ``squared_distances=True``: the authors' faiss ``IndexFlatL2`` returns squared L2, so their typicality
   is the inverse mean *squared* distance; the paper writes L2 (``False``). The two can rank differently.
@@ -28,9 +28,14 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans, MiniBatchKMeans
 
-from strategies import register
-from strategies.base import Strategy
-from strategies.feature_source import EMBEDDING, check_feature_file, feature_provenance, load_features, sq_dists
+from strategies._api import Strategy, register
+from strategies._shared.feature_source import (
+    EMBEDDING,
+    check_feature_file,
+    feature_provenance,
+    load_features,
+    sq_dists,
+)
 
 
 def kmeans_labels(feats: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:

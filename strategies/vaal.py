@@ -32,10 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.device import channels_last
-from bench.train import seeded
-from strategies import register
-from strategies.base import Strategy, top_k
+from bench.core.device import channels_last, seeded
+from strategies._api import Strategy, register, top_k
 
 
 class ConvVAE(nn.Module):
@@ -154,7 +152,9 @@ class VAAL(Strategy):
         """Fresh VAE, discriminator and their Adam optimisers."""
         vae = ConvVAE(channels, size, self.latent_dim, self.width).to(device)
         disc = discriminator(self.latent_dim).to(device)
-        return vae, disc, torch.optim.Adam(vae.parameters(), lr=self.lr), torch.optim.Adam(disc.parameters(), lr=self.lr)
+        opt_vae = torch.optim.Adam(vae.parameters(), lr=self.lr)
+        opt_disc = torch.optim.Adam(disc.parameters(), lr=self.lr)
+        return vae, disc, opt_vae, opt_disc
 
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)

@@ -50,9 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.train import seeded
-from strategies import register
-from strategies.base import Strategy, top_k
+from bench.core.device import seeded
+from strategies._api import Strategy, register, top_k
 
 WEIGHTS = {"square": torch.square, "abs": torch.abs, "sigmoid": torch.sigmoid}  # Table 2
 

@@ -1,0 +1,101 @@
+"""The paper report's results: each artifact's trials read from a profile's tree (``gather``), checked against the
+identity the manifest expects, with the reason any trial is left out."""
+import glob
+import json
+import os
+
+import pandas as pd
+
+from bench.analysis.collect import collect
+from bench.core.errors import ConfigError
+from bench.paper.sections import as_bool
+from bench.trial.identity import LEGACY_IDENTITY, config_identity
+from bench.trial.store import trial_dir
+
+
+# ---------------------------------------------------------------------------------------------- results
+class Tree:
+    """The results of one profile's root, read once per group: rows (``collect``) and each trial's config."""
+
+    def __init__(self, root):
+        self.root, self._groups, self.unreadable = root, {}, []
+
+    def group(self, group):
+        if group not in self._groups:
+            out = os.path.join(self.root, group)
+            df = collect(out)
+            configs = {}
+            if not df.empty:
+                df["seed"] = df["seed"].astype(int)
+                df["reads_true_labels"] = (as_bool(df["reads_true_labels"]) if "reads_true_labels" in df
+                                           else False)
+                for d, s, k in df[["dataset", "strategy", "seed"]].drop_duplicates().itertuples(index=False):
+                    try:
+                        with open(os.path.join(trial_dir(out, d, s, k), "config.json")) as f:
+                            configs[(d, s, int(k))] = json.load(f)
+                    except (OSError, ValueError):
+                        configs[(d, s, int(k))] = {}
+            read = {trial_dir(out, d, s, k) for d, s, k in configs}
+            on_disk = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(out, "*", "*", "seed*", "rounds.csv")))
+            self.unreadable += [p for p in on_disk if p not in read]   # collect() left them out
+            self._groups[group] = (df, configs)
+        return self._groups[group]
+
+
+class Trials:
+    """An artifact's trials: the rows of the finished ones made under the profile's configuration, and
+    the expected trials that are missing, partial, or made under another configuration."""
+
+    def __init__(self):
+        self.frames, self.expected, self.missing, self.partial, self.other = [], [], [], [], []
+        self.configs = {}
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        return pd.concat(self.frames, ignore_index=True) if self.frames else pd.DataFrame()
+
+
+def _mismatch(identity: dict, cfg) -> str:
+    """The identity fields the profile's configuration fixes in which a trial differs from it (such a trial is
+    not used: e.g. one made in another precision is never mixed into the profile's tables)."""
+    if cfg is None:
+        return ""
+
+    want = json.loads(json.dumps(config_identity(cfg)))
+    want.pop("dataset")
+    identity = {**LEGACY_IDENTITY, **identity}
+    return ", ".join(f"{k}={identity.get(k)!r} (profile: {want[k]!r})" for k in want
+                     if k in identity and identity[k] != want[k])
+
+
+def gather(art, tree: Tree, root: str, seeds=None) -> Trials:
+    t = Trials()
+    for run in art.runs:
+        try:
+            expected = dict(run.configs(root))
+        except (ConfigError, TypeError, ValueError):
+            expected = {}
+        df, configs = tree.group(run.group)
+        for d in run.datasets:
+            for s in run.strategies:
+                for k in run.seeds:
+                    if seeds is not None and k not in seeds:
+                        continue
+                    key = (run.group, d, s, k)
+                    t.expected.append(key)
+                    sub = df[(df["dataset"] == d) & (df["strategy"] == s) & (df["seed"] == k)] if not df.empty \
+                        else df
+                    if sub.empty:
+                        t.missing.append(key)
+                        continue
+                    conf = configs.get((d, s, k), {})
+                    t.configs[key] = conf
+                    identity = conf.get("identity") or {}
+                    why = _mismatch(identity, expected.get(d))
+                    if why:
+                        t.other.append((key, why))
+                    elif not as_bool(sub["finished"]).all():
+                        t.partial.append((key, int(sub["round"].max()), identity.get("rounds")))
+                    else:
+                        t.frames.append(sub.assign(group=run.group, sweep=run.sweep))
+    return t

@@ -1,0 +1,219 @@
+"""``albench paper --plan``: per artifact, the trials finished / partial / missing, the training images they need and a
+wall-time estimate measured on this machine.
+
+The estimate is measured, not guessed, on this machine and device, once per call:
+  training   images/s of ``bench.trial.train.train_classifier`` at the trial's classifier (arch, width, batch,
+             image shape) on synthetic images, timed until a call lasts >= 1 s (after a warm-up call);
+             a round trains n_labelled x epochs images (twice for a strategy whose
+             ``scoring_model_options`` asks for its own scoring model, but for the last round, which
+             selects nothing: ``bench.trial.loop.models_per_round``);
+  evaluation images/s of ``bench.trial.train.predict`` over the test (and validation) split, every round;
+  select     seconds of the strategy's own ``select`` (its parameters, this profile's classifier) on a
+             synthetic pool of 4 labelled + 4 unlabelled images, the unlabelled grown 4x until a call lasts
+             >= 0.5 s with >= 256 unlabelled, or the next would last > 10 s; the last two sizes give a line
+             a + b x pool images (one size, when the first call is that slow: through 0, an upper bound), applied to
+             the dataset's pool (labelled + unlabelled: VAAL's iterations and the features of CoreSet and
+             VaB-AL grow with both; BALD's passes see the unlabelled only, so it is overestimated by up to
+             the labelled share, at most 3,000 of 9,500 images in the paper's CIFAR-10+[K] rounds).
+             A strategy whose cost is proportional to one of its parameters (VAAL's epochs and width squared,
+             BALD's passes: ``Strategy.for_planning``) is timed on a cheaper copy and scaled, and the log says so.
+             Every speed measured is kept per machine (``speed_cache_path``) and read back by later plans.
+  data       seconds to load the trial's dataset here (once per trial, as the loop does).
+Not counted: process start-up, several trials sharing the device.
+"""
+import os
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+from bench.paper.manifest import Profile, load_profile
+from bench.paper.run import check_profile_root
+from bench.paper.status import (
+    STATUSES,
+    TrialPlan,
+    dataset_info,
+    fill_status,
+    selected_artifacts,
+    strategy_of,
+    trials_of,
+)
+from bench.trial.loop import models_per_round
+from bench.trial.timing import Meter, speed_cache_path
+
+
+def estimate(t: TrialPlan, info: dict, meter: Optional[Meter]):
+    """Fill ``t``'s training images and (with a meter) its estimated seconds, whole and left."""
+    cfg = t.cfg
+    strategy = strategy_of(cfg, t.strategy)
+
+    sizes = [cfg.initial + r * cfg.budget for r in range(cfg.rounds + 1)]
+    images = [n * cfg.epochs * m for n, m in zip(sizes, models_per_round(strategy, cfg.rounds))]
+    t.train_images, t.train_images_left = sum(images), sum(images[t.rounds_done:])
+    if meter is None:
+        return
+    rate, fwd = meter.train(cfg, info)
+    a, b = meter.select(cfg, t.strategy, info)[:2]
+    per_round = [images[r] / rate + (info["n_test"] + info["n_val"]) / fwd
+                 + (a + b * info["n_train"] if r < cfg.rounds else 0.0) for r in range(len(sizes))]
+    t.seconds = info["load_s"] + sum(per_round)   # every run of a trial loads its dataset once
+    t.seconds_left = info["load_s"] + sum(per_round[t.rounds_done:])
+
+
+@dataclass
+class Plan:
+    profile: str
+    root: str
+    artifacts: List[dict]            # per artifact: name, title, source, trials, statuses, images, seconds
+    total: dict                      # distinct trials of all listed artifacts
+    core: dict                       # distinct trials of the profile's core subset (among those listed)
+    trials: Dict[tuple, TrialPlan]
+    measured: dict
+    text: str = ""
+
+
+def summarise(trials) -> dict:
+    trials = list(trials)
+    out = {s: sum(t.status == s for t in trials) for s in STATUSES}
+    secs = [t.seconds for t in trials]
+    left = [t.seconds_left if t.status != "finished" else 0.0 for t in trials]
+    out.update(trials=len(trials), train_images=sum(t.train_images for t in trials),
+               train_images_left=sum(t.train_images_left for t in trials if t.status != "finished"),
+               seconds=None if any(s is None for s in secs) else sum(secs),
+               seconds_left=None if any(s is None for s in left) else sum(left))
+    return out
+
+
+def human(seconds) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def plan(profile, only=None, base: str = "results", measure=True, device: str = "auto", data_root: str = None,
+         quiet: bool = False, remeasure: bool = False) -> Plan:
+    """The cost and progress of ``profile``'s artifacts (``only``: those; default all), printed unless
+    ``quiet``. ``measure``: True (measure speeds here, or read those an earlier plan measured on this machine
+    from ``speed_cache_path()``; ``remeasure``: measure them again), False (images only, no time) or a
+    ``Meter``."""
+    prof = load_profile(profile) if isinstance(profile, str) else profile
+    root = prof.root(base)
+    check_profile_root(prof, root)
+    arts = selected_artifacts(prof, only)
+    fields = {"data_root": data_root} if data_root else {}
+    trials = trials_of(arts, root, fields)
+    fill_status(trials)
+    cache = speed_cache_path()
+    if remeasure and cache and os.path.exists(cache):
+        os.remove(cache)
+    meter = measure if isinstance(measure, Meter) else (Meter(device, cache=cache) if measure else None)
+    infos = {}
+    started = time.perf_counter()
+    if meter is not None:
+        meter.log(f"albench paper --profile {prof.name} --plan: measuring speeds on {meter.describe()}")
+    for t in trials.values():
+        infos[t.key] = info = dataset_info(t.cfg)
+        estimate(t, info, meter)
+    if meter is not None and meter.cache_path:
+        meter.log(f"  speeds: {meter.reused} read from this machine's earlier measurements, "
+                  f"{len(meter.train_cache) + len(meter.select_cache) - meter.reused} measured now "
+                  f"({time.perf_counter() - started:.0f} s; kept in {meter.cache_path}; "
+                  "--remeasure to measure all again)")
+    rows = []
+    for art in arts:
+        keys = {(r.group, d, s, k) for r in art.runs for d in r.datasets for s in r.strategies for k in r.seeds}
+        rows.append({"name": art.name, "title": art.title, "source": art.source,
+                     **summarise(trials[k] for k in keys)})
+    core_keys = [k for k, t in trials.items() if set(t.artifacts) & set(prof.core)]
+    measured = {}
+    if meter is not None:
+        measured = {"device": meter.describe(),
+                    "train": [{"arch": k[0], "width": k[1], "batch": k[2], "shape": f"{k[4]}x{k[5]}x{k[5]}",
+                               "train_img_s": v[0], "forward_img_s": v[1]} for k, v in meter.train_cache.items()],
+                    "select": [{"strategy": meter.select_labels.get(k, k[0]), "registry_key": k[0], "params": k[1],
+                                "arch": k[2], "width": k[3], "shape": f"{k[5]}x{k[6]}x{k[6]}", "classes": k[7],
+                                "a_s": v[0], "b_s_per_image": v[1], "measured_at_pool": v[2], "one_size": v[3]}
+                               for k, v in meter.select_cache.items()]}
+    p = Plan(prof.name, root, rows, summarise(trials.values()), summarise(trials[k] for k in core_keys), trials,
+             measured)
+    p.text = format_plan(p, prof, infos)
+    if not quiet:
+        print(p.text)
+    return p
+
+
+def format_plan(p: Plan, prof: Profile, infos) -> str:
+    lines = [f"albench paper --profile {p.profile}: {prof.description}", f"results: {p.root}/"]
+    for d in prof.departures:
+        lines.append(f"  departs from the paper: {d}")
+    if p.measured:
+        lines.append(f"measured on {p.measured['device']}:")
+        for m in p.measured["train"]:
+            lines.append(f"  train {m['arch']} width {m['width']} batch {m['batch']} {m['shape']}: "
+                         f"{m['train_img_s']:,.0f} img/s training, {m['forward_img_s']:,.0f} img/s forward")
+        for m in p.measured.get("select", []):
+            lines.append(f"  select {m['strategy']} {m['arch']} width {m['width']} {m['shape']} {m['classes']} "
+                         "classes: "
+                         f"{m['a_s']:.3g} s + {m['b_s_per_image'] * 1000:.3g} ms x pool image "
+                         f"(measured up to {m['measured_at_pool']} images"
+                         + (", one size: an upper bound)" if m["one_size"] else ")"))
+    else:
+        lines.append("no speeds measured (measure=False): training images only, no wall time")
+    lines.append("datasets:")
+    seen = {}
+    for k, i in infos.items():
+        seen.setdefault(k[1], {})[i["n_val"]] = i
+    for d, by_val in sorted(seen.items()):
+        i = by_val[min(by_val)]
+        val = "".join(f", {v['n_train']:,} + {n:,} validation" for n, v in sorted(by_val.items()) if n)
+        lines.append(f"  {d}: {i['n_train']:,} training images{val}, {i['n_test']:,} test, {i['num_classes']} "
+                     f"classes, {i['channels']}x{i['size']}x{i['size']} ({i['source']})")
+    head = f"{'artifact':10s} {'trials':>6s} {'done':>5s} {'part':>5s} {'miss':>5s} {'confl':>5s} " \
+           f"{'train images':>14s} {'est. all':>10s} {'est. left':>10s}  title"
+    lines += ["", head, "-" * len(head)]
+
+    def row(name, r, title=""):
+        return (f"{name:10s} {r['trials']:6d} {r['finished']:5d} {r['partial']:5d} {r['missing']:5d} "
+                f"{r['conflict']:5d} {r['train_images']:14,d} {human(r['seconds']):>10s} "
+                f"{human(r['seconds_left']):>10s}  {title}")
+
+    for r in p.artifacts:
+        title = r["title"] + (f" (draws {r['source']}'s runs)" if r["source"] else "")
+        lines.append(row(r["name"], r, title))
+    lines.append("-" * len(head))
+    lines.append(row("total", p.total, "distinct trials of the artifacts above (shared trials once)"))
+    lines.append(row("core", p.core, f"the profile's core subset: {', '.join(prof.core)} (run by default)"))
+    conflicts = [t for t in p.trials.values() if t.status == "conflict"]
+    for t in conflicts[:5]:
+        lines.append(f"conflict: {t.why}")
+    if len(conflicts) > 5:
+        lines.append(f"... and {len(conflicts) - 5} more conflicts")
+    if p.measured:
+        lines.append("est. = the measured speeds above x each trial's rounds (training, evaluation, select) + loading "
+                     "its dataset, one trial at a time on this device; not counted: start-up, concurrent trials")
+        lines += recorded_lines(p)
+    return "\n".join(lines)
+
+
+def recorded_lines(p: Plan) -> List[str]:
+    """The estimate checked against what the finished trials here took (the sum of their rounds' timing
+    columns, as they ran: alone or beside others), per strategy, and what is left at that ratio."""
+    done = [t for t in p.trials.values() if t.status == "finished" and t.seconds and t.recorded_seconds > 0]
+    if not done:
+        return []
+    lines = ["recorded: the finished trials here, as they ran (timing columns of their rounds) vs estimated:"]
+    by = {}
+    for t in done:
+        by.setdefault(t.strategy, []).append(t)
+    for label, ts in by.items():
+        rec, est = sum(t.recorded_seconds for t in ts), sum(t.seconds for t in ts)
+        lines.append(f"  {label}: {len(ts)} trial(s), {human(rec / len(ts))} each recorded vs {human(est / len(ts))} "
+                     f"estimated (x{rec / est:.2f})")
+    ratio = sum(t.recorded_seconds for t in done) / sum(t.seconds for t in done)
+    if p.total["seconds_left"] is not None:
+        lines.append(f"  at the recorded/estimated ratio x{ratio:.2f} of these {len(done)} trial(s), what is left "
+                     f"would take {human(ratio * p.total['seconds_left'])} one trial at a time (core: "
+                     f"{human(ratio * p.core['seconds_left'])}); concurrent workers divide it at best by their number")
+    return lines

@@ -1,0 +1,153 @@
+"""``albench paper``: the paper's artifacts (``configs/paper/manifest.yaml``) at a scale profile
+(``configs/profiles/<name>.yaml``): what they cost and which trials are missing (``plan``), running the
+missing ones (``run``), and the report (``bench.paper.report.write_report``).
+
+  albench paper --profile cpu --plan            # per artifact: trials finished / partial / missing, the
+                                                # training images they need, a wall-time estimate here
+  albench paper --profile smoke                 # run the core subset's missing trials, then the report
+  albench paper --profile paper --only fig3b,table1 --executor pool --workers 8
+
+A profile's results live under ``<base>/paper-<profile>/`` beside a ``profile.json`` naming the profile
+(its description, departures from the paper and resolved overrides), so two profiles never share a
+folder and a report can never mix them.  A trial is one (group, dataset, strategy, seed); trials that
+several artifacts draw (Fig. 3(b), Fig. 4, Fig. 7) are counted and run once.
+"""
+import json
+import os
+import sys
+import time
+
+from bench import __version__
+from bench.core.config import REPO_ROOT
+from bench.core.errors import ConfigError, ResultsCorruptError
+from bench.paper.manifest import Profile, load_manifest, load_profile, resolve
+from bench.paper.report import publish as write
+from bench.paper.report import write_report
+from bench.paper.status import fill_status, selected_artifacts, trials_of
+from bench.trial.grid import Trial, run_grid
+from bench.trial.preflight import check_writable, preflight
+from bench.trial.store import atomic_write
+
+
+def profile_record(prof: Profile) -> dict:
+    """What ``profile.json`` holds: the profile and its resolved runs per artifact."""
+    arts = resolve(prof, load_manifest())
+    return {"profile": prof.name, "description": prof.description, "departures": list(prof.departures),
+            "core": list(prof.core),
+            "profile_settings": {k: v for k, v in prof.raw.items() if k not in ("description", "departures", "core")},
+            "artifacts": {a.name: [{"group": r.group, "datasets": list(r.datasets), "strategies": list(r.strategies),
+                                    "seeds": list(r.seeds), "overrides": r.overrides,
+                                    "strategy_params": r.strategy_params, "sweep": r.sweep} for r in a.runs]
+                          for a in arts},
+            "albench_version": __version__}
+
+
+def check_profile_root(prof: Profile, root: str):
+    """Refuse a results folder whose ``profile.json`` names another profile."""
+    path = os.path.join(root, "profile.json")
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                name = json.load(f).get("profile")
+        except (OSError, ValueError, AttributeError) as err:
+            raise ResultsCorruptError(f"{path} is unreadable ({type(err).__name__}); move it away") from None
+        if name != prof.name:
+            raise ConfigError(f"{root} holds the results of profile {name!r}, not {prof.name!r}: profiles never "
+                              "share a folder; use another --out")
+
+
+def write_profile_json(prof: Profile, root: str):
+
+    check_profile_root(prof, root)
+    os.makedirs(root, exist_ok=True)
+    path = os.path.join(root, "profile.json")
+    record = json.loads(json.dumps(profile_record(prof), default=list))
+    if os.path.exists(path):
+        with open(path) as f:
+            old = json.load(f)
+        if {k: v for k, v in old.items() if k != "written"} == record:
+            return path
+        if "written" in old:
+            print(f"albench: {prof.name}'s profile changed since {old['written']}; {path} updated (trials "
+                  "made under the old settings are refused by their identity)", file=sys.stderr)
+    record["written"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    atomic_write(path, json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def _only(todo, trials, arts, field: str, wanted, option: str) -> list:
+    """The trials of ``todo`` whose ``field`` (strategy or seed) is in ``wanted``; ConfigError naming the
+    values ``arts`` have when one of ``wanted`` (the command line's ``option``) is none of theirs."""
+    have = sorted({getattr(t, field) for t in trials.values()})
+    unknown = [w for w in wanted if w not in have]
+    if unknown:
+        raise ConfigError(f"{option} {','.join(map(str, unknown))}: not a "
+                          f"{field} of {', '.join(a.name for a in arts)}; they have {', '.join(map(str, have))}")
+    return [t for t in todo if getattr(t, field) in wanted]
+
+
+def run(profile, only=None, base: str = "results", executor: str = "local", workers: int = 1,
+        device: str = None, data_root: str = None, address: str = None, progress: bool = True,
+        strategies=None, seeds=None) -> dict:
+    """Run the missing and partial trials of ``profile``'s artifacts (``only``; default its core subset),
+    in manifest order, each trial once, through ``bench.trial.grid.run_grid`` (resumable). ``strategies``
+    (labels) runs only those, in that order (e.g. the cheap ones first); ``seeds`` only those seeds (e.g. two
+    seeds of every variant before anyone's third, so that a stopped session still leaves paired seeds).
+    Returns a summary."""
+
+    prof = load_profile(profile) if isinstance(profile, str) else profile
+    root = prof.root(base)
+    arts = selected_artifacts(prof, only, default_core=True)
+    fields = {k: v for k, v in (("device", device), ("data_root", data_root)) if v}
+    trials = trials_of(arts, root, fields)
+    check_writable(root)   # before profile.json is written there
+    write_profile_json(prof, root)
+    fill_status(trials)
+    conflicts = [t for t in trials.values() if t.status == "conflict"]
+    if conflicts:
+        raise ConfigError(f"{len(conflicts)} trial folder(s) under {root} were made under another configuration "
+                          f"or cannot be verified, e.g. {conflicts[0].why}; move them away (or run with --out "
+                          "elsewhere)")
+    todo = [t for t in trials.values() if t.status != "finished"]
+    n_finished = len(trials) - len(todo)
+    if strategies:
+        todo = sorted(_only(todo, trials, arts, "strategy", strategies, "--strategies"),
+                      key=lambda t: list(strategies).index(t.strategy))
+    if seeds:
+        todo = _only(todo, trials, arts, "seed", seeds, "--seeds")
+    preflight([Trial(t.cfg, t.strategy, t.seed) for t in todo], root)
+    print(f"albench paper --profile {prof.name}: {len(arts)} artifact(s) ({', '.join(a.name for a in arts)}), "
+          f"{len(trials)} trial(s), {n_finished} finished, {len(todo)} to run"
+          + (f" (--strategies {','.join(strategies)})" if strategies else "")
+          + (f" (--seeds {','.join(map(str, seeds))})" if seeds else "") + f" -> {root}/",
+          file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    if todo:
+        run_grid([Trial(t.cfg, t.strategy, t.seed) for t in todo], executor, workers, address, progress)
+    seconds = time.perf_counter() - t0
+    if todo:
+        print(f"albench paper --profile {prof.name}: {len(todo)} trial(s) run in {seconds / 60:.1f} min "
+              f"({executor}, {workers} worker(s))", file=sys.stderr, flush=True)
+    return {"profile": prof.name, "root": root, "artifacts": [a.name for a in arts], "trials": len(trials),
+            "ran": len(todo), "skipped": n_finished, "seconds": seconds}
+
+
+def publish(profile, path: str, only=None, base: str = "results", readme: str = None):
+    """``bench.paper.report.publish`` for ``profile``'s results: the Markdown twin at ``path`` for committing;
+    ``readme`` (default: this checkout's README.md, where there is one) gets its claims block refreshed."""
+    if readme is None:
+        readme = os.path.join(REPO_ROOT, "README.md")
+        readme = readme if os.path.exists(readme) else None
+    prof = load_profile(profile) if isinstance(profile, str) else profile
+    root = prof.root(base)
+    check_profile_root(prof, root)
+
+    return write(prof.name, root, path, readme, list(only) if only else None)
+
+
+def report(profile, only=None, base: str = "results"):
+    """``bench.paper.report.write_report`` for ``profile``'s results; (html_path, md_path)."""
+    prof = load_profile(profile) if isinstance(profile, str) else profile
+    root = prof.root(base)
+    check_profile_root(prof, root)
+    return write_report(prof.name, root, list(only) if only else None)

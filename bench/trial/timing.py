@@ -1,0 +1,213 @@
+"""Timing on this machine, one measuring code for the plan's estimates (``Meter``) and ``make perf``: synthetic
+images, a select() timed on a pool built as the loop builds it, speeds kept per machine."""
+import contextlib
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from typing import Tuple
+
+import numpy as np
+import torch
+
+from bench.core.device import (
+    cpu_bf16_flags,
+    inference_batch,
+    resolve_device,
+    seeded,
+    sync,
+)
+from bench.core.models import build_classifier
+from bench.core.pool import Pool
+from bench.trial.store import atomic_write
+from bench.trial.train import predict, step_mode, train_classifier
+from strategies import get_strategy
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's CPU threads set to ``n`` (a config's ``threads``; 0 leaves them) for the block."""
+
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def speed_cache_path() -> str:
+    """Where ``--plan`` keeps the speeds it measured on this machine: ``$ALBENCH_SPEED_CACHE`` ('' = keep
+    none), else ``~/.cache/albench/plan-speeds.json``."""
+    if "ALBENCH_SPEED_CACHE" in os.environ:
+        return os.environ["ALBENCH_SPEED_CACHE"]
+    return os.path.join(os.path.expanduser("~"), ".cache", "albench", "plan-speeds.json")
+
+
+def machine_signature(device) -> str:
+    """What a measured speed belongs to: the processor (or GPU) and torch's version (each speed's key also
+    holds the threads it was measured with)."""
+
+    if device.type == "cuda":
+        what = torch.cuda.get_device_name(device)
+    else:
+        caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+        what = f"{caps.get('cpu_name', 'cpu')} x{os.cpu_count()} {'+'.join(cpu_bf16_flags()) or 'no-bf16'}"
+    return f"{what} | torch {torch.__version__}"
+
+
+class Meter:
+    """Speeds measured on this machine, each once per distinct key (see the module docstring); with a
+    ``cache`` path, kept there per machine (``machine_signature``) and read back by the next plan."""
+
+    TRAIN_MIN_S = 0.5                      # a timed training call lasts at least this long (or 64 batches)
+    SELECT_MIN_S, SELECT_MIN_POOL = 0.25, 256  # select timed until both (batches of a strategy's own
+    SELECT_MAX_S = 3.0                         # models amortised), or the next call would last longer
+
+    def __init__(self, device="auto", log=None, cache: str = ""):
+
+        self.device = resolve_device(device or "auto")
+        self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.train_cache, self.select_cache, self.select_labels = {}, {}, {}
+        self.cache_path, self.reused, self.stored = cache, 0, {}
+        if cache and os.path.exists(cache):
+            try:
+                with open(cache) as f:
+                    self.stored = json.load(f).get(machine_signature(self.device), {})
+            except (OSError, ValueError, AttributeError):
+                self.log(f"  {cache} is unreadable: measuring again (it will be rewritten)")
+
+    def _kept(self, kind: str, key, measure):
+        """The speed under ``key`` at the torch threads in force: from this machine's cache, or ``measure()``d
+        and added to it."""
+
+        name = f"{kind} {json.dumps(key, default=str)} threads={torch.get_num_threads()}"
+        if name in self.stored:
+            self.reused += 1
+            return tuple(self.stored[name])
+        value = measure()
+        if self.cache_path:
+
+            self.stored[name] = list(value)
+            everything = {}
+            if os.path.exists(self.cache_path):
+                try:
+                    with open(self.cache_path) as f:
+                        everything = json.load(f)
+                except (OSError, ValueError):
+                    everything = {}
+            everything[machine_signature(self.device)] = self.stored
+            os.makedirs(os.path.dirname(os.path.abspath(self.cache_path)), exist_ok=True)
+            atomic_write(self.cache_path, json.dumps(everything, indent=1))
+        return value
+
+    def describe(self) -> str:
+
+        n = torch.get_num_threads()
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else \
+            f"cpu ({n} torch thread{'s' if n > 1 else ''}; a profile's threads= applies while measuring its runs)"
+        return f"{name}, torch {torch.__version__}"
+
+    def train(self, cfg, info) -> Tuple[float, float]:
+        """(training images/s, forward images/s) of cfg's classifier at the dataset's image shape."""
+
+        key = (cfg.arch, cfg.width, cfg.batch_size, cfg.eval_batch_size, info["channels"], info["size"],
+               step_mode(cfg, self.device), cfg.threads, cfg.crop_pad, cfg.hflip, cfg.precision)
+        if key not in self.train_cache:
+            with torch_threads(cfg.threads):
+                self.train_cache[key] = self._kept("train", key, lambda: self._train(cfg, info))
+        return self.train_cache[key]
+
+    def _train(self, cfg, info):
+
+        self.log(f"  measuring training: {cfg.arch} width {cfg.width}, batch {cfg.batch_size}, "
+                 f"{info['channels']}x{info['size']}x{info['size']} on {self.device.type} ...")
+        bs, c, s = cfg.batch_size, info["channels"], info["size"]
+        mean, std = [0.5] * c, [0.25] * c
+        run = replace(cfg, epochs=1, lr_milestones=())
+        x, y = data(64 * bs, c, s, self.device)
+        train_classifier(run, x[:bs], y[:bs], 10, 0, mean, std)   # warm-up: threads, kernels, allocator
+        n = 2 * bs
+        while True:
+            model, seconds = train_classifier(run, x[:n], y[:n], 10, 1, mean, std)
+            if seconds >= self.TRAIN_MIN_S or n >= 64 * bs:
+                break
+            n *= 4
+        rate = n / seconds
+        m = min(len(x), max(inference_batch(cfg.eval_batch_size, self.device), 2 * bs))
+        while True:
+            fwd_s = timed(lambda: predict(model, x[:m], cfg.eval_batch_size, precision=cfg.precision), self.device)
+            if fwd_s >= self.SELECT_MIN_S or m >= len(x):
+                break
+            m = min(len(x), m * 4)
+        return rate, m / fwd_s
+
+    def select(self, cfg, label, info) -> Tuple[float, float, int, bool]:
+        """(a, b, pool, one_size): select seconds ~ a + b x the pool's images (labelled + unlabelled), last
+        measured at ``pool`` images (4 of them labelled); ``one_size``: a + b from one call (an upper bound)."""
+        strategy = get_strategy(cfg.registry_key(label), **cfg.params_for(label))
+        k, c, s = info["num_classes"], info["channels"], info["size"]
+        key = (cfg.registry_key(label), json.dumps(strategy.get_params(), sort_keys=True, default=str),
+               cfg.arch, cfg.width, cfg.eval_batch_size, c, s, k, cfg.threads, cfg.precision)   # budget: see _select
+        if key not in self.select_cache:
+            self.select_labels[key] = label
+            probe, factor = strategy.for_planning()   # a cheaper copy where its cost is proportional to a knob
+            if factor != 1.0:
+                self.log(f"  {label}: timed on a cheaper copy, x{factor:g} ({probe!r})")
+            with torch_threads(cfg.threads):
+                a, b, pool, one = self._kept("select", key, lambda: self._select(cfg, label, probe, info))
+            self.select_cache[key] = (a * factor, b * factor, pool, one)
+        return self.select_cache[key]
+
+    def _select(self, cfg, label, strategy, info):
+
+        # the budget is half the measured unlabelled pool, at most the first config's: the sizes a profile
+        # sweeps (Fig. 5(a): 250, 500, 1,250) share one measurement, and only k-center greedy's part grows with it
+        k, c, s = info["num_classes"], info["channels"], info["size"]
+        self.log(f"  measuring select: {label} ({cfg.arch} width {cfg.width}, {c}x{s}x{s}, {k} classes) ...")
+        with seeded(0, self.device):
+            model = build_classifier(cfg.arch, k, c, cfg.width, **strategy.scoring_model_options)
+            model = model.to(self.device).eval().requires_grad_(False)
+        n_lab, unl, points = 4, 4, []
+        while True:
+            x, _ = data(n_lab + unl, c, s, self.device)
+            y = np.arange(n_lab + unl) % k
+            pool = Pool(x, y, np.arange(n_lab), model, k, np.random.default_rng(0), self.device,
+                        cfg.eval_batch_size, [str(i) for i in range(k)], budget=min(cfg.budget, unl // 2),
+                        true_labels=strategy.reads_true_labels, precision=cfg.precision)
+            seconds = timed(lambda: strategy.select(pool, min(cfg.budget, unl // 2)), self.device)
+            points.append((n_lab + unl, seconds))
+            seconds, two = points[-1][1], len(points) > 1
+            if seconds >= self.SELECT_MAX_S or unl >= 4096 or (two and (4 * seconds > self.SELECT_MAX_S or (
+                    seconds >= self.SELECT_MIN_S and unl >= self.SELECT_MIN_POOL))):
+                break
+            unl *= 4
+        pool = x = None   # freed before the cache is emptied
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        (p2, t2) = points[-1]
+        if len(points) > 1:
+            p1, t1 = points[-2]
+            b = max((t2 - t1) / (p2 - p1), 0.0)
+            a = max(t2 - b * p2, 0.0)
+        else:
+            a, b = 0.0, t2 / p2
+        return a, b, p2, len(points) == 1
+
+
+def data(n, channels, size, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, channels, size, size), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 10, (n,), generator=g)
+    return x.to(device), y.to(device)
+
+
+def timed(fn, device) -> float:
+    """Wall seconds of ``fn()`` on ``device``, synchronised before and after (CUDA runs asynchronously)."""
+    sync(device)
+    t0 = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t0

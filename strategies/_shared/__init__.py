@@ -1,0 +1,1 @@
+"""Helpers shared by several strategies; they register no strategy of their own."""

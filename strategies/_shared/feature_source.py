@@ -1,0 +1,86 @@
+"""The feature source TypiClust and ProbCover cluster and cover on (a helper: it registers no strategy).
+
+``features="embedding"`` (the default) is the scoring classifier's penultimate embedding of the pool's
+images (TypiClust-clf / ProbCover-clf: both papers use self-supervised SimCLR features of the training images
+instead). Any other value is the path of a per-dataset ``.npy`` file with one row per
+image of the base dataset's training split (before any imbalance removal), read at
+``pool.source_rows(idx)``; a file too short for the pool's rows is a ValueError naming it, and its sha256
+goes into the trial's identity through the strategy's ``provenance()``. A relative path is relative to
+the working directory; ``~`` is expanded.
+
+``normalise=True`` divides every row by its L2 norm, as both authors' codes do with their SimCLR / DINO
+features (TypiClust repo, ``pycls/datasets/utils/features.py``: ``load_features(normalized=True)``).
+"""
+import hashlib
+import os
+
+import numpy as np
+import torch
+
+EMBEDDING = "embedding"
+
+
+def feature_path(features) -> str:
+    return os.path.abspath(os.path.expanduser(str(features)))
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def feature_provenance(features) -> dict:
+    """{} for the classifier's embedding; the file's absolute path and sha256 otherwise."""
+    if features == EMBEDDING:
+        return {}
+    path = feature_path(features)
+    return {"features": path, "features_sha256": file_sha256(path)}
+
+
+def read_feature_rows(path, rows: np.ndarray) -> np.ndarray:
+    """float32 rows ``rows`` of the 2-D ``.npy`` at ``path`` (memory-mapped: only those rows are read)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"feature file {path} does not exist (features= takes 'embedding' or the "
+                                f"path of a .npy with one row per image of the base training split)")
+    table = np.load(path, mmap_mode="r")
+    if table.ndim != 2:
+        raise ValueError(f"feature file {path} holds an array of shape {table.shape}; expected rows x dims")
+    if len(rows) and int(rows.max()) >= len(table):
+        raise ValueError(f"feature file {path} has {len(table)} rows, but this pool's images need row "
+                         f"{int(rows.max())} of the base training split: the file must hold one row per "
+                         f"base training image, in the dataset's order")
+    return np.asarray(table[rows], dtype=np.float32)
+
+
+def load_features(pool, idx, features=EMBEDDING, normalise: bool = True) -> torch.Tensor:
+    """N x D float32 features of dataset indices ``idx`` on ``pool.device``, from the source ``features``."""
+    idx = np.asarray(idx, np.int64)
+    if features == EMBEDDING:
+        feats = pool.embeddings(idx).float()
+    else:
+        rows = read_feature_rows(feature_path(features), pool.source_rows(idx))
+        feats = torch.from_numpy(rows).to(pool.device)
+    if normalise:
+        feats = feats / feats.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return feats
+
+
+def sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances, len(a) x len(b), through one matrix product (clamped at 0)."""
+    return (a.pow(2).sum(1, keepdim=True) + b.pow(2).sum(1) - 2 * a @ b.T).clamp_min_(0)
+
+
+def check_feature_file(features, dataset) -> None:
+    """ValueError (naming the file) unless ``features`` is the embedding or a .npy with a row for every base
+    training image ``dataset`` uses: checked before any training, not after round 0's."""
+    if features == EMBEDDING:
+        return
+    index = getattr(dataset, "train_index", None)
+    rows = (int(np.max(index)) + 1) if index is not None and len(index) else len(dataset.y_train)
+    try:
+        read_feature_rows(feature_path(features), np.array([rows - 1], np.int64))
+    except (FileNotFoundError, ValueError, OSError) as err:
+        raise ValueError(str(err)) from None
