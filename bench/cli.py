@@ -36,6 +36,7 @@ def _seeds(text):
 def cmd_run(a):
     from bench.analysis.collect import collect, format_summary, summarise
     from bench.paper.manifest import load_profile
+    from bench.paper.plan import LONG_RUN_S, estimate_run, human
     from bench.trial.grid import expand, run_grid
     from bench.trial.preflight import import_user_modules, preflight
 
@@ -58,6 +59,16 @@ def cmd_run(a):
                     a.overrides, base, **fields)
     preflight(trials, trials[0].cfg.out)
     print(f"albench: {len(trials)} trial(s) -> {trials[0].cfg.out}/", file=sys.stderr)
+    cost = estimate_run(trials, a.device or trials[0].cfg.device)
+    if cost["trials"]:
+        hint = ""
+        if cost["seconds"] > LONG_RUN_S and not a.profile:
+            hint = (" (never refused; the same trials at a laptop-sized scale: add --profile cpu, or PROFILE=cpu to "
+                    "make bench; `albench paper --profile cpu --plan` shows what that scale keeps)")
+        print(f"albench: estimated {human(cost['seconds'])} for {cost['trials']} trial(s) on {cost['device']}, "
+              f"{cost['train_images']:,} training images"
+              + (" (trial after trial)" if a.workers == 1 else f" (summed; {a.workers} workers share the machine)")
+              + hint, file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     run_grid(trials, a.executor, a.workers, a.address, progress=not a.no_progress, imports=a.imports)
     print(f"albench: {len(trials)} trial(s) done in {(time.perf_counter() - t0) / 60:.1f} min "

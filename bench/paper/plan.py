@@ -217,3 +217,23 @@ def recorded_lines(p: Plan) -> List[str]:
                      f"would take {human(ratio * p.total['seconds_left'])} one trial at a time (core: "
                      f"{human(ratio * p.core['seconds_left'])}); concurrent workers divide it at best by their number")
     return lines
+
+
+LONG_RUN_S = 30 * 60   # `albench run` says what a run costs, and how to shrink it, above this
+
+
+def estimate_run(trials, device: str = "auto", meter: Optional[Meter] = None) -> Dict[str, float]:
+    """What ``albench run``'s ``trials`` (``bench.trial.grid.Trial``s) still cost here, measured as the plan
+    measures (speeds kept per machine: a second call measures nothing): training images and seconds left,
+    summed over the trials not finished, run one after another."""
+    plans = {}
+    for t in trials:
+        tp = TrialPlan("", t.cfg.dataset, t.strategy, t.seed, t.cfg)
+        plans[tp.key] = tp
+    fill_status(plans)
+    meter = meter or Meter(device, log=lambda text: None, cache=speed_cache_path())
+    left = [tp for tp in plans.values() if tp.status != "finished"]
+    for tp in left:
+        estimate(tp, dataset_info(tp.cfg), meter)
+    return {"trials": len(left), "train_images": sum(tp.train_images_left for tp in left),
+            "seconds": sum(tp.seconds_left for tp in left), "device": meter.describe()}

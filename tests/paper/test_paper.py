@@ -16,7 +16,7 @@ from bench.paper import run as paper_run
 from bench.paper.manifest import load_manifest, load_profile
 from bench.perf import gpu_check
 from bench.trial.timing import Meter, machine_signature
-from tests.helpers import ROOT, run_cli
+from tests.helpers import ROOT, TINY, run_cli
 
 ARTIFACTS = list(load_manifest()["artifacts"])
 
@@ -251,3 +251,24 @@ def test_a_costly_strategy_is_timed_on_a_cheaper_copy_and_scaled():
     info = {"num_classes": 10, "channels": 3, "size": 32}
     a, b, _, _ = meter.select(cfg, "vaal", info)
     assert Probe.seen[-1].epochs == 1 and (a, b) == pytest.approx((0.5 * 6400, 0.001 * 6400))
+
+
+def test_albench_run_estimates_its_cost_and_hints_the_cpu_profile_above_half_an_hour(tmp_path, monkeypatch, capsys):
+    """`albench run` prints what its trials cost here before training; above LONG_RUN_S it names the smaller
+    scale (never refusing); the estimate is the plan's arithmetic (checked with fixed speeds)."""
+    from bench import cli
+    from bench.trial.grid import expand
+
+    trials = expand(["digits"], ["random"], [0], overrides=TINY, out=str(tmp_path / "o"))
+    cost = paper_plan.estimate_run(trials, meter=CannedMeter("cpu"))
+    cfg = trials[0].cfg
+    images = sum(cfg.epochs * (cfg.initial + r * cfg.budget) for r in range(cfg.rounds + 1))
+    assert cost["trials"] == 1 and cost["train_images"] == images
+    assert cost["seconds"] > images / CannedMeter.TRAIN   # + evaluation, selection and loading
+
+    monkeypatch.setattr(paper_plan, "LONG_RUN_S", 0.0)
+    assert cli.main(["run", "-s", "random", "--seeds", "0", "--out", str(tmp_path / "o"), "--no-progress", *TINY]) == 0
+    err = capsys.readouterr().err
+    assert "albench: estimated" in err and "--profile cpu" in err and "PROFILE=cpu" in err
+    assert cli.main(["run", "-s", "random", "--seeds", "0", "--out", str(tmp_path / "o"), "--no-progress", *TINY]) == 0
+    assert "albench: estimated" not in capsys.readouterr().err   # nothing left to run, nothing to estimate
