@@ -152,6 +152,13 @@ def cmd_parity(a):
         print(f"albench: {line}", file=sys.stderr)
 
 
+def cmd_features(a):
+    from bench.features.make import make_features
+
+    make_features(a.data, a.method, a.profile, a.out, a.device or "auto", a.data_root, a.seed, a.epochs,
+                  progress=not a.no_progress)
+
+
 def cmd_verify(a):
     from bench.trial import verify
 
@@ -215,6 +222,18 @@ def build_parser():
     pa.add_argument("--publish", metavar="PATH",
                     help="write the page's Markdown at PATH (e.g. docs/precision-parity.md)")
     pa.set_defaults(fn=cmd_parity)
+    fe = sub.add_parser("features", help="self-supervised features of a base dataset's training images (no "
+                        "labels), for typiclust/probcover features=<method>; resumable, with k-NN accuracy")
+    fe.add_argument("--data", "-d", required=True, help="a base dataset (e.g. digits): every suffix of it uses them")
+    fe.add_argument("--method", default="simclr", help="simclr (configs/features/<method>.yaml)")
+    fe.add_argument("--profile", "-p", default="cpu", help="the recipe's scale: smoke | cpu | paper (default: cpu)")
+    fe.add_argument("--out", help="features root (default: $ALBENCH_FEATURES, else results/features)")
+    fe.add_argument("--epochs", type=int, default=0, help="override the recipe's epochs")
+    fe.add_argument("--seed", type=int, default=0)
+    fe.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    fe.add_argument("--data-root", help="where datasets live (default: $ALBENCH_DATA, else ~/.cache/albench)")
+    fe.add_argument("--no-progress", action="store_true")
+    fe.set_defaults(fn=cmd_features)
     v = sub.add_parser("verify", help="check every trial under the results trees given (default: results): "
                        "complete, consistent, checksums; exit 1 naming each failure")
     v.add_argument("paths", nargs="*", metavar="PATH", help="results trees or trial folders")

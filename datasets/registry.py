@@ -103,6 +103,7 @@ class Dataset:
     source: str = ""  # where the data was read from
     train_index: Optional[np.ndarray] = None  # None: 0..n-1 (nothing removed)
     fingerprint: str = ""
+    base: str = ""    # the base dataset the spec draws from (a feature set of the base serves every suffix)
 
     def __post_init__(self):
         if self.train_index is None:
@@ -245,7 +246,7 @@ def get_dataset(spec: str, root: Optional[str] = None, seed: int = 0, download: 
         x_train, y_train = x_train[keep], y_train[keep]
     return Dataset(spec=spec, x_train=x_train, y_train=y_train, x_test=raw["x_test"], y_test=raw["y_test"],
                    classes=tuple(raw["classes"]), source=relative_source(raw["source"], data_root(root)),
-                   train_index=keep, fingerprint=fingerprint(raw))
+                   train_index=keep, fingerprint=fingerprint(raw), base=base)
 
 
 def relative_source(source: str, root: str) -> str:

@@ -15,8 +15,9 @@ so the last N mod 500 points get no out-edges); once everything reachable is cov
 points not yet picked, drawn from ``pool.rng``.
 
 Choices left open, and ours:
-- features: ``features="embedding"`` (the classifier's penultimate embedding, "ProbCover-clf") or a
-  per-dataset ``.npy`` of self-supervised features (strategies/_shared/feature_source.py); L2-normalised with
+- features: ``features="embedding"`` (the classifier's penultimate embedding, "ProbCover-clf"),
+  ``features="simclr"`` (SimCLR features of the base training images made by ``albench features``, the paper's
+  kind) or a per-dataset ``.npy`` of self-supervised features (strategies/_shared/feature_source.py); L2-normalised with
   ``normalise=True`` as the authors.
 - purity rule solved exactly, not on a grid: purity(delta) is the fraction of points whose nearest point
   of another pseudo-label is at distance >= delta, a step function, so delta is the ceil(alpha N)-th
@@ -42,6 +43,7 @@ from strategies._shared.feature_source import (
     check_feature_file,
     feature_provenance,
     load_features,
+    resolve_features,
     sq_dists,
 )
 
@@ -146,7 +148,7 @@ def max_coverage_greedy(graph, labelled_mask: np.ndarray, k: int, rng: np.random
 class ProbCover(Strategy):
     def __init__(self, features: str = EMBEDDING, normalise: bool = True, delta: float = None,
                  alpha: float = 0.95, chunk: int = 1024, max_edges: int = 10 ** 8):
-        self.features = features    # "embedding" or the path of a per-dataset .npy
+        self.features = features    # "embedding", a named set ("simclr": albench features) or a .npy path
         self.normalise = normalise  # L2-normalise the features (authors: yes)
         self.delta = delta          # ball radius; None: the purity rule with alpha
         self.alpha = alpha          # purity the largest delta must keep (paper: 0.95)
@@ -154,15 +156,16 @@ class ProbCover(Strategy):
         self.max_edges = max_edges  # refuse a graph larger than this (memory)
 
     def provenance(self):
-        return feature_provenance(self.features)
+        return feature_provenance(getattr(self, "source_", self.features))
 
     def check_data(self, dataset):
-        check_feature_file(self.features, dataset)
+        self.source_ = resolve_features(self.features, dataset)   # a named set: its file for this base
+        check_feature_file(self.source_, dataset)
 
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)
         everything = np.concatenate([pool.labelled, pool.unlabelled])
-        feats = load_features(pool, everything, self.features, self.normalise)
+        feats = load_features(pool, everything, getattr(self, "source_", self.features), self.normalise)
         diag = {}
         if self.delta is None:
             n_clusters = min(pool.num_classes, len(everything))

@@ -11,7 +11,8 @@ Low Budgets", ICML 2022), as the authors' code runs it (avihu111/TypiClust ``dee
 
 Choices left open, and ours:
 - features: ``features="embedding"`` (the classifier's penultimate embedding: "TypiClust-clf", not the
-  paper's self-supervised features) or a per-dataset ``.npy`` (strategies/_shared/feature_source.py);
+  paper's self-supervised features), ``features="simclr"`` (the paper's kind: SimCLR features of the base
+  training images made by ``albench features``) or a per-dataset ``.npy`` (strategies/_shared/feature_source.py);
   L2-normalised with ``normalise=True`` as the authors.
 - ``squared_distances=True``: the authors' faiss ``IndexFlatL2`` returns squared L2, so their typicality
   is the inverse mean *squared* distance; the paper writes L2 (``False``). The two can rank differently.
@@ -34,6 +35,7 @@ from strategies._shared.feature_source import (
     check_feature_file,
     feature_provenance,
     load_features,
+    resolve_features,
     sq_dists,
 )
 
@@ -102,7 +104,7 @@ def typiclust_select(feats: torch.Tensor, clusters: np.ndarray, labelled_mask: n
 class TypiClust(Strategy):
     def __init__(self, features: str = EMBEDDING, normalise: bool = True, max_clusters: int = 500,
                  min_cluster_size: int = 5, knn: int = 20, squared_distances: bool = True, chunk: int = 2048):
-        self.features = features                    # "embedding" or the path of a per-dataset .npy
+        self.features = features                    # "embedding", a named set ("simclr") or a .npy path
         self.normalise = normalise                  # L2-normalise the features (authors: yes)
         self.max_clusters = max_clusters            # cap on C = |L| + B (authors: 500)
         self.min_cluster_size = min_cluster_size    # clusters of <= this many points are dropped (authors: 5)
@@ -111,15 +113,16 @@ class TypiClust(Strategy):
         self.chunk = chunk                          # rows per distance chunk (memory)
 
     def provenance(self):
-        return feature_provenance(self.features)
+        return feature_provenance(getattr(self, "source_", self.features))
 
     def check_data(self, dataset):
-        check_feature_file(self.features, dataset)
+        self.source_ = resolve_features(self.features, dataset)   # a named set: its file for this base
+        check_feature_file(self.source_, dataset)
 
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)
         everything = np.concatenate([pool.labelled, pool.unlabelled])
-        feats = load_features(pool, everything, self.features, self.normalise)
+        feats = load_features(pool, everything, getattr(self, "source_", self.features), self.normalise)
         n_clusters = min(len(pool.labelled) + k, self.max_clusters, len(everything))
         clusters = kmeans_labels(feats.cpu().numpy(), n_clusters, int(pool.rng.integers(2 ** 31 - 1)))
         labelled_mask = np.arange(len(everything)) < len(pool.labelled)

@@ -9,7 +9,7 @@ from tests.helpers import ROOT
 
 PACKAGES = ("bench", "strategies", "datasets")
 # bench's layers, lowest first: a module may import its own layer and those below it, never one above
-LAYERS = ["bench.core", "bench.trial", "bench.analysis", "bench.paper", "bench.perf"]
+LAYERS = ["bench.core", "bench.trial", "bench.features", "bench.analysis", "bench.paper", "bench.perf"]
 TOP = {"bench.cli": len(LAYERS), "bench.__main__": len(LAYERS), "bench.adapter": 0, "bench.pool": 0, "bench": 0}
 
 

@@ -14,6 +14,12 @@ from bench.core.errors import ConfigError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # the checkout
 CONFIG_DIR = os.path.join(REPO_ROOT, "configs")
+
+
+def features_root() -> str:
+    """Where named feature sets live (``albench features`` writes, ``features=<name>`` reads):
+    ``$ALBENCH_FEATURES``, else ``results/features`` in this checkout."""
+    return os.environ.get("ALBENCH_FEATURES") or os.path.join(REPO_ROOT, "results", "features")
 STEP_MODES = ("auto", "eager", "graph", "compile")   # how a training step runs, see bench.trial.train
 PRECISIONS = ("auto", "fp32", "bf16")                # the arithmetic, see bench.core.device
 DEFAULT_STRATEGIES = ("random", "entropy", "margin", "least_confidence", "coreset", "bald", "vaal", "vabal")

@@ -12,12 +12,44 @@ the working directory; ``~`` is expanded.
 features (TypiClust repo, ``pycls/datasets/utils/features.py``: ``load_features(normalized=True)``).
 """
 import hashlib
+import json
 import os
+import re
 
 import numpy as np
 import torch
 
+from bench.core.config import features_root
+
 EMBEDDING = "embedding"
+NAMED = re.compile(r"[a-z][a-z0-9_]*")   # a named feature set (``simclr``), not a path
+
+
+def is_named(features) -> bool:
+    return features != EMBEDDING and bool(NAMED.fullmatch(str(features)))
+
+
+def named_feature_file(name: str, dataset) -> str:
+    """The ``.npy`` of the feature set ``name`` made by ``albench features`` for ``dataset``'s base
+    (``<features root>/<base>/<name>.npy``); ValueError naming the command that makes it when it is missing, or
+    when it was made from other data than this dataset's (its provenance records the data's fingerprint)."""
+    base = getattr(dataset, "base", "") or str(getattr(dataset, "spec", ""))
+    folder = os.path.join(features_root(), re.sub(r"[^A-Za-z0-9._+=-]", "_", base))
+    path = os.path.join(folder, f"{name}.npy")
+    if not os.path.isfile(path):
+        raise ValueError(f"no {name!r} features of {base} here ({path} does not exist): make them with "
+                         f"`albench features --data {base} --method {name}` (or set ALBENCH_FEATURES to where "
+                         "they are)")
+    try:
+        with open(os.path.join(folder, f"{name}.json")) as f:
+            made_from = json.load(f)["run"]["data_fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        made_from = None
+    if made_from and getattr(dataset, "fingerprint", "") and made_from != dataset.fingerprint:
+        raise ValueError(f"{path} was made from other {base} data (fingerprint {made_from}, this data's is "
+                         f"{dataset.fingerprint}): make them again with `albench features --data {base} "
+                         f"--method {name}`")
+    return path
 
 
 def feature_path(features) -> str:
@@ -32,10 +64,21 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
+def resolve_features(features, dataset) -> str:
+    """``features`` as a source ``load_features`` reads: the embedding, a named set's file for ``dataset``'s base
+    (``named_feature_file``), or the given path made absolute."""
+    if features == EMBEDDING:
+        return EMBEDDING
+    return named_feature_file(features, dataset) if is_named(features) else feature_path(features)
+
+
 def feature_provenance(features) -> dict:
-    """{} for the classifier's embedding; the file's absolute path and sha256 otherwise."""
+    """{} for the classifier's embedding; the file's absolute path and sha256 otherwise (its sha256 makes the
+    features part of the trial's identity); a named set not yet resolved to its file: its name."""
     if features == EMBEDDING:
         return {}
+    if is_named(features):
+        return {"features": features}
     path = feature_path(features)
     return {"features": path, "features_sha256": file_sha256(path)}
 
