@@ -3,7 +3,7 @@
     from strategies import get_strategy
     idx = get_strategy("vabal").select(pool, budget)
 
-Add one with ``@register("name")`` on a ``Strategy`` subclass (see README, "Adding a strategy").
+Add one with ``@register("name")`` on a ``Strategy`` subclass (see docs/adding-a-strategy.md).
 """
 import importlib
 import pkgutil
