@@ -24,6 +24,15 @@ Choices the paper leaves open, all stated here:
   known image is k), both reference codes query a uniformly random unlabelled image: so does this one.
 - Images held out of the pool (a validation split) are not on the lines. Labels of the labelled pool
   are known answers on every line; the budget counts only the images revealed here.
+
+Where this differs from the authors' graph code (found by re-implementing theirs on small hand-made inputs;
+the bisection rule itself is the same), kept on purpose and stated:
+- After a fallback query the authors keep the widened graph (the i <-> i +- r edges) for the rest of the
+  batch; here every query starts again from the plain line, so a later query bisects a stretch where the
+  authors' would still search near a tight boundary (about half of the first divergences seen).
+- An even gap between a labelled negative above a labelled positive: the authors round the midpoint down
+  the line, here the floor of (a + b) / 2 is taken in line positions (labels [neg, ?, ?, pos]: position 1
+  here, 2 in theirs).
 """
 import numpy as np
 
