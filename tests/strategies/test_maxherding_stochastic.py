@@ -75,3 +75,27 @@ def test_wrapped_strategies_keep_their_base_parameters():
     pool = make_pool(get_strategy("softrank_margin"), n=48, labelled=12)
     a = get_strategy("softrank_margin").select(pool, 6)
     assert len(np.unique(a)) == 6 and np.isin(a, pool.unlabelled).all()
+
+
+def test_cluster_margin_takes_one_per_cluster_smallest_cluster_first():
+    from strategies.cluster_margin import round_robin
+
+    groups = np.array([7, 7, 7, 3, 5, 5])          # cluster 7 holds 3 candidates, 3 holds 1, 5 holds 2
+    for seed in range(5):
+        picks = round_robin(groups, 5, np.random.default_rng(seed))
+        assert groups[picks].tolist() == [3, 5, 7, 5, 7]
+    assert sorted(round_robin(groups, 6, np.random.default_rng(0)).tolist()) == list(range(6))
+
+
+def test_cluster_margin_picks_low_margin_images_across_clusters():
+    s = get_strategy("cluster_margin", hac_points=30)
+    pool = make_pool(s, n=80, labelled=10)
+    idx = s.select(pool, 8)
+    assert len(np.unique(idx)) == 8 and np.isin(idx, pool.unlabelled).all()
+    d = s.diagnostics_
+    assert d["hac_subset"] == 30 and d["clusters"] <= 15 and d["k_m"] == 10
+    from strategies.margin import margin_scores
+
+    m = margin_scores(pool.probs(pool.unlabelled).double()).cpu().numpy()
+    low = set(pool.unlabelled[np.argsort(-m)[:10]])
+    assert set(idx) <= low | set(pool.unlabelled[np.isclose(m, np.sort(m)[-10])])   # only from the k_m lowest
