@@ -1,0 +1,98 @@
+"""SIMILAR (Kothawade, Beck, Killamsetty & Iyer, "SIMILAR: Submodular Information Measures Based Active Learning
+in Realistic Scenarios", NeurIPS 2021): a batch A of unlabelled images that maximises a submodular mutual
+information I_f(A; Q) with a query set Q of labelled images of the rare classes, chosen greedily.
+
+Variants (the two that need no pool x pool kernel; memory O(N |Q|)):
+- ``similar`` (FL2MI, the GALAXY authors' default): I(A; Q) = sum_q max_a s(q, a) + eta sum_a max_q s(a, q);
+  the greedy gain of a is sum_q max(s(q, a) - c_q, 0) + eta max_q s(a, q), c_q = max over A so far (0 at first);
+- ``similar_gcmi`` (graph-cut MI): I(A; Q) = 2 lambda sum_a sum_q s(a, q), modular, so the greedy batch is the
+  top ``budget`` images by their summed similarity to Q.
+Choices left open, and ours:
+- The rare classes (the experimenter's choice in the paper and in DISTIL): classes whose labelled count is below
+  the median labelled count; when none is (equal counts), every class but the most frequent; Q = their labelled
+  images. Which classes were rare, and |Q|, go into the round's diagnostics.
+- s = cosine similarity of L2-normalised features (DISTIL's ``metric="cosine"``): the classifier's penultimate
+  embedding by default (DISTIL uses BADGE's gradient embedding, (D + 1) K wide), or a named or file feature set
+  as for TypiClust; eta = 1 and lambda = 1 (DISTIL's defaults); ties broken at random (``pool.rng``).
+- With no rare class labelled (Q empty) every gain is 0: the batch is drawn at random, said in the diagnostics.
+"""
+import numpy as np
+import torch
+
+from strategies._api import Strategy, register, top_k
+from strategies._shared.feature_source import (
+    EMBEDDING,
+    check_feature_file,
+    feature_provenance,
+    load_features,
+    resolve_features,
+)
+
+FUNCTIONS = ("fl2mi", "gcmi")
+
+
+def rare_classes(counts: np.ndarray) -> np.ndarray:
+    """Classes whose labelled count is below the median; with none, every class but the most frequent."""
+    counts = np.asarray(counts)
+    rare = np.flatnonzero(counts < np.median(counts))
+    return rare if len(rare) else np.setdiff1d(np.arange(len(counts)), [int(np.argmax(counts))])
+
+
+def fl2mi_greedy(sim: torch.Tensor, budget: int, eta: float, rng: np.random.Generator):
+    """Greedy FL2MI picks (rows of ``sim``, unlabelled x query) and each pick's gain."""
+    cover = torch.zeros(sim.shape[1], dtype=sim.dtype, device=sim.device)
+    best_q = sim.max(1).values if sim.shape[1] else torch.zeros(len(sim), dtype=sim.dtype, device=sim.device)
+    chosen = torch.zeros(len(sim), dtype=torch.bool, device=sim.device)
+    picks, gains = [], []
+    for _ in range(budget):
+        gain = (sim - cover.unsqueeze(0)).clamp_min(0).sum(1) + eta * best_q
+        gain[chosen] = float("-inf")
+        best = gain.max()
+        ties = torch.nonzero(gain == best).flatten().cpu().numpy()
+        pick = int(ties[rng.integers(len(ties))]) if len(ties) > 1 else int(ties[0])
+        picks.append(pick)
+        gains.append(float(best))
+        chosen[pick] = True
+        cover = torch.maximum(cover, sim[pick])
+    return np.asarray(picks, np.int64), gains
+
+
+@register("similar")
+class Similar(Strategy):
+    def __init__(self, function: str = "fl2mi", eta: float = 1.0, features: str = EMBEDDING):
+        self.function = function   # fl2mi (facility-location variant MI) or gcmi (graph-cut MI)
+        self.eta = eta             # FL2MI's weight of the query-coverage term (DISTIL: 1)
+        self.features = features   # "embedding", a named set ("simclr") or a .npy path
+
+    def provenance(self):
+        return feature_provenance(getattr(self, "source_", self.features))
+
+    def check_data(self, dataset):
+        self.source_ = resolve_features(self.features, dataset)
+        check_feature_file(self.source_, dataset)
+
+    def select(self, pool, budget):
+        k = self.check_budget(pool, budget)
+        if self.function not in FUNCTIONS:
+            raise ValueError(f"function must be one of {FUNCTIONS}, got {self.function!r}")
+        counts = np.bincount(pool.labelled_labels, minlength=pool.num_classes)
+        rare = rare_classes(counts)
+        query = pool.labelled[np.isin(pool.labelled_labels, rare)]
+        self.diagnostics_ = {"rare_classes": rare.tolist(), "query_size": int(len(query))}
+        if len(query) == 0:
+            self.diagnostics_["random_no_query"] = True
+            return pool.rng.choice(pool.unlabelled, k, replace=False)
+        source = getattr(self, "source_", self.features)
+        unl = load_features(pool, pool.unlabelled, source, normalise=True)
+        sim = unl @ load_features(pool, query, source, normalise=True).T
+        if self.function == "gcmi":
+            return pool.unlabelled[top_k(sim.sum(1).double().cpu().numpy(), k, pool.rng)]
+        picks, gains = fl2mi_greedy(sim, k, self.eta, pool.rng)
+        self.diagnostics_.update(first_gain=gains[0], last_gain=gains[-1])
+        return pool.unlabelled[picks]
+
+
+@register("similar_gcmi")
+class SimilarGCMI(Similar):
+    def __init__(self, function: str = "gcmi", eta: float = 1.0, features: str = EMBEDDING):
+        super().__init__(function, eta, features)
