@@ -14,7 +14,7 @@ NEU_SIZES = [1210, 296, 775, 1148, 797, 200, 1589, 773, 438]  # the real NEU-CLS
 TINY = ["initial=20", "budget=10", "rounds=2", "width=4", "epochs=2", "batch_size=16", "lr_milestones=[1]", "seeds=[0]",
         "eval_batch_size=256"]
 # keep the heavy strategies quick on CPU; the contract is the same
-FAST = {"bald": {"passes": 4}, "balanced_bald": {"passes": 4}, "power_bald": {"passes": 4},
+FAST = {"bald": {"passes": 4}, "balanced_bald": {"passes": 4}, "power_bald": {"passes": 4}, "batchbald": {"passes": 4},
         "vaal": {"epochs": 1, "width": 8, "batch_size": 16},
         "vabal": {"epochs": 2, "mc_samples": 4, "batch_size": 16}}
 

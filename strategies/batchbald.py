@@ -1,0 +1,96 @@
+"""BatchBALD (Kirsch, van Amersfoort & Gal, "BatchBALD: Efficient and Diverse Batch Acquisition for Deep
+Bayesian Active Learning", NeurIPS 2019): the batch chosen greedily to maximise the *joint* mutual information
+I(y_1, ..., y_b; w) between its labels and the network's weights, from BALD's Monte-Carlo dropout passes.
+
+Rule: with S dropout samples p_s(y | x), add at each step the image x maximising
+H(y_A, y_x) - sum over A + x of E_s H(y_i | w_s)  (the conditional terms of A are the same for every x),
+where H(y_A, y_x) = -sum_y p(y) log p(y), p(y) = mean_s prod_i p_s(y_i). The first pick is BALD's top image.
+The labels of A are enumerated exactly while there are at most ``configs`` configurations (C^|A|); beyond,
+``configs`` configurations are drawn from p(y_A) (ancestral sampling with ``pool.rng``) and the joint entropy
+is their Monte-Carlo estimate, as the paper's Sec. 4. Choices left open, and ours:
+- candidates: the ``max_candidates`` (2,000) unlabelled images of highest BALD score, as practical
+  implementations prefilter; the cost per pick is S x configs x candidates x C multiply-adds (memory: the
+  S x N x C probabilities and one chunk of 256 candidates x configs x C), said in the diagnostics;
+- the dropout network, passes and chunking are BALD's (``strategies.bald``: same parameters, same scoring
+  model); ties broken at random (``pool.rng``); float64 arithmetic.
+"""
+import numpy as np
+import torch
+
+from bench.core.device import seeded
+from strategies._api import register, top_k
+from strategies.bald import BALD, bald_scores, mc_dropout_probs
+
+
+def joint_entropies(weights: torch.Tensor, probs: torch.Tensor, exact: bool, chunk: int = 256) -> torch.Tensor:
+    """H(y_A, y_x) for every candidate x (up to a constant common to all x when ``exact`` is False):
+    ``weights`` S x M = prod over A of p_s(y_i) for each configuration m of A's labels (exact: all of them;
+    else M samples of p(y_A), each column scaled to mean 1 over s), ``probs`` S x N x C."""
+    s = weights.shape[0]
+    out = []
+    for i in range(0, probs.shape[1], chunk):
+        pmc = torch.einsum("sm,snc->nmc", weights, probs[:, i:i + chunk]) / s
+        h = -torch.special.xlogy(pmc, pmc).sum((1, 2))
+        out.append(h if exact else h / weights.shape[1])
+    return torch.cat(out)
+
+
+def batchbald_greedy(probs: torch.Tensor, budget: int, configs: int, rng: np.random.Generator):
+    """Greedy BatchBALD picks (positions in ``probs``' N) from S x N x C probabilities; with the gains."""
+    s, n, c = probs.shape
+    cond = -torch.special.xlogy(probs, probs).sum(2).mean(0)              # E_s H(y_x | w_s), per x
+    weights = torch.ones(s, 1, dtype=probs.dtype, device=probs.device)     # the empty batch: one configuration
+    exact, chosen, picks, gains = True, torch.zeros(n, dtype=torch.bool, device=probs.device), [], []
+    for _ in range(budget):
+        score = joint_entropies(weights, probs, exact) - cond
+        score[chosen] = float("-inf")
+        best = score.max()
+        ties = torch.nonzero(score == best).flatten().cpu().numpy()
+        pick = int(ties[rng.integers(len(ties))]) if len(ties) > 1 else int(ties[0])
+        picks.append(pick)
+        gains.append(float(best))
+        chosen[pick] = True
+        px = probs[:, pick, :]                                               # S x C
+        if exact and weights.shape[1] * c <= configs:                        # enumerate (config, label) pairs
+            weights = (weights.unsqueeze(2) * px.unsqueeze(1)).reshape(s, -1)
+            continue
+        joint = (weights.unsqueeze(2) * px.unsqueeze(1)).mean(0)              # M x C: p(config, label) (x q_m)
+        if exact:   # draw the configurations of A + x from their exact joint
+            flat = (joint / joint.sum()).flatten().cpu().numpy()
+            draw = rng.choice(len(flat), configs, p=flat / flat.sum())
+            m, lab = draw // c, draw % c
+        else:       # extend each sampled configuration of A by a label drawn from p(y_x | that configuration)
+            cond_p = (joint / joint.sum(1, keepdim=True)).cpu().numpy()
+            m = np.arange(weights.shape[1])
+            lab = np.array([rng.choice(c, p=row / row.sum()) for row in cond_p])
+        m_t, lab_t = torch.as_tensor(m, device=probs.device), torch.as_tensor(lab, device=probs.device)
+        weights = weights[:, m_t] * px[:, lab_t]
+        weights = weights / weights.mean(0, keepdim=True).clamp_min(1e-300)    # scale each column to mean 1
+        exact = False
+    return np.asarray(picks, np.int64), gains
+
+
+@register("batchbald")
+class BatchBALD(BALD):
+    def __init__(self, dropout: float = 0.25, passes: int = 100, rows_per_batch: int = 8192,
+                 evaluate: str = "classifier", max_candidates: int = 2000, configs: int = 1000):
+        super().__init__(dropout, passes, rows_per_batch, evaluate)
+        self.max_candidates = max_candidates   # highest-BALD unlabelled images the greedy search considers
+        self.configs = configs                 # label configurations of the batch, enumerated or sampled
+
+    def for_planning(self):
+        passes = min(self.passes, 4)
+        return BatchBALD(**dict(self.get_params(), passes=passes)), self.passes / passes
+
+    def select(self, pool, budget):
+        k = self.check_budget(pool, budget)
+        idx = pool.unlabelled
+        step = max(1, self.rows_per_batch // self.passes)
+        with seeded(pool.torch_seed(), pool.device):
+            probs = torch.cat([mc_dropout_probs(pool.model, pool.images(idx[i:i + step]), self.passes, pool.precision,
+                                                pool.batch_size).double() for i in range(0, len(idx), step)], dim=1)
+        cand = top_k(bald_scores(probs).cpu().numpy(), max(k, min(self.max_candidates, len(idx))), pool.rng)
+        picks, gains = batchbald_greedy(probs[:, torch.as_tensor(cand, device=probs.device)], k, self.configs,
+                                        pool.rng)
+        self.diagnostics_ = {"candidates": int(len(cand)), "first_gain": gains[0], "last_gain": gains[-1]}
+        return idx[cand[picks]]
