@@ -180,9 +180,11 @@ def _feature_pool(feats: np.ndarray, n_lab: int, path: str):
     return Pool(x, np.zeros(len(feats), np.int64), lab, None, 10, np.random.default_rng(0), "cpu", budget=None), lab
 
 
-def select_versus_peer(n, dim, n_lab, k, delta, peer=True, names=("coreset", "typiclust", "probcover", "badge")):
-    """Seconds of albench's and scikit-activeml's CoreSet, TypiClust, ProbCover (fixed radius ``delta``)
-    and BADGE on the same seeded features; the peer is skipped where it is not installed or ``peer`` is off."""
+def select_versus_peer(n, dim, n_lab, k, delta, peer=True,
+                       names=("coreset", "typiclust", "probcover", "badge", "maxherding")):
+    """Seconds of albench's and scikit-activeml's CoreSet, TypiClust, ProbCover (fixed radius ``delta``),
+    BADGE and MaxHerding (every candidate, no subsample) on the same seeded features; the peer is skipped where
+    it is not installed or ``peer`` is off."""
 
     g = torch.Generator().manual_seed(0)
     feats = torch.randn(n, dim, generator=g)
@@ -197,7 +199,8 @@ def select_versus_peer(n, dim, n_lab, k, delta, peer=True, names=("coreset", "ty
         t0 = time.perf_counter()
         k_center_greedy(torch.from_numpy(feats), mask, k)
         out["coreset"] = {"albench": time.perf_counter() - t0}
-        for name, params in (("typiclust", {}), ("probcover", {"delta": delta})):
+        own = (("typiclust", {}), ("probcover", {"delta": delta}), ("maxherding", {"max_points": n}))
+        for name, params in own:
             if name not in names:
                 continue
             s = get_strategy(name, features=os.path.join(tmp, "f.npy"), **params)
@@ -221,8 +224,11 @@ def select_versus_peer(n, dim, n_lab, k, delta, peer=True, names=("coreset", "ty
                  "typiclust": lambda: sk.TypiClust(random_state=0).query(feats, y, batch_size=k),
                  "probcover": lambda: sk.ProbCover(deltas=[delta], random_state=0).query(feats, y, batch_size=k),
                  "badge": lambda: sk.Badge(clf_embedding_flag_name="embed", random_state=0).query(
-                     feats, y, head, fit_clf=False, batch_size=k)}
+                     feats, y, head, fit_clf=False, batch_size=k),
+                 "maxherding": lambda: sk.MaxHerding(random_state=0).query(feats, y, batch_size=k)}
         for name, call in peers.items():
+            if name not in out:
+                continue
             with warnings.catch_warnings():   # its ProbCover warns when no delta reaches its purity: timing only
                 warnings.simplefilter("ignore")
                 t0 = time.perf_counter()
