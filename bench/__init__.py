@@ -2,6 +2,7 @@
 
 core/      what strategies and datasets may import (errors, config, device, models, pool, the select contract)
 trial/     one trial and a grid of them (train, loop, identity, preflight, results store, grid, verify)
+features/  self-supervised feature sets made here (`albench features`), found by name by strategies
 analysis/  results tables -> summaries, statistics, claims, figures
 paper/     the manifest-driven reproduction (`albench paper`): status, plan, run, report
 perf/      measurements on the machine at hand (`make perf`, `make gpu-check`)

@@ -1,10 +1,11 @@
-"""``albench`` / ``python -m bench``: run, list, figures, report.
+"""``albench`` / ``python -m bench``: run, list, paper, parity, features, verify, figures, summary (= report).
 
   albench run --strategy vabal --data SPEC --seeds 0,1,2 --device cuda epochs=100   # SPEC: see `albench list`
   albench run --strategy random,coreset,bald,vaal,vabal --data SPEC1,SPEC2 --executor pool --workers 4
   albench figures            # every figure the results allow, and which paper runs are missing
   albench paper --profile smoke              # the paper's artifacts at a scale profile, then the report
   albench paper --profile cpu --plan         # what a profile's trials cost here and which are missing
+  albench features --data BASE --method simclr --profile cpu   # for typiclust/probcover features=simclr
 """
 import argparse
 import os
