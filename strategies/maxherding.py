@@ -23,6 +23,7 @@ from strategies._shared.feature_source import (
     check_feature_file,
     feature_provenance,
     load_features,
+    on_embedding,
     resolve_features,
     sq_dists,
 )
@@ -59,6 +60,9 @@ class MaxHerding(Strategy):
         self.normalise = normalise    # L2-normalise the features (authors, scikit-activeml: yes)
         self.gamma = gamma            # RBF kernel exp(-gamma |a - b|^2); 0: 1 / feature dims
         self.max_points = max_points  # candidates (and points of the mean) at most: the kernel is its square
+
+    def for_planning(self):
+        return on_embedding(self)
 
     def provenance(self):
         return feature_provenance(getattr(self, "source_", self.features))

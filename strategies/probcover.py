@@ -43,6 +43,7 @@ from strategies._shared.feature_source import (
     check_feature_file,
     feature_provenance,
     load_features,
+    on_embedding,
     resolve_features,
     sq_dists,
 )
@@ -154,6 +155,9 @@ class ProbCover(Strategy):
         self.alpha = alpha          # purity the largest delta must keep (paper: 0.95)
         self.chunk = chunk          # rows per distance chunk (memory: chunk x pool floats)
         self.max_edges = max_edges  # refuse a graph larger than this (memory)
+
+    def for_planning(self):
+        return on_embedding(self)
 
     def provenance(self):
         return feature_provenance(getattr(self, "source_", self.features))

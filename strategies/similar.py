@@ -25,6 +25,7 @@ from strategies._shared.feature_source import (
     check_feature_file,
     feature_provenance,
     load_features,
+    on_embedding,
     resolve_features,
 )
 
@@ -63,6 +64,9 @@ class Similar(Strategy):
         self.function = function   # fl2mi (facility-location variant MI) or gcmi (graph-cut MI)
         self.eta = eta             # FL2MI's weight of the query-coverage term (DISTIL: 1)
         self.features = features   # "embedding", a named set ("simclr") or a .npy path
+
+    def for_planning(self):
+        return on_embedding(self)
 
     def provenance(self):
         return feature_provenance(getattr(self, "source_", self.features))

@@ -35,6 +35,7 @@ from strategies._shared.feature_source import (
     check_feature_file,
     feature_provenance,
     load_features,
+    on_embedding,
     resolve_features,
     sq_dists,
 )
@@ -111,6 +112,9 @@ class TypiClust(Strategy):
         self.knn = knn                              # neighbours of the typicality (authors: 20)
         self.squared_distances = squared_distances  # authors' code: squared L2 (faiss); paper: L2
         self.chunk = chunk                          # rows per distance chunk (memory)
+
+    def for_planning(self):
+        return on_embedding(self)
 
     def provenance(self):
         return feature_provenance(getattr(self, "source_", self.features))

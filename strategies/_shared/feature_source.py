@@ -72,6 +72,14 @@ def resolve_features(features, dataset) -> str:
     return named_feature_file(features, dataset) if is_named(features) else feature_path(features)
 
 
+def on_embedding(strategy):
+    """``strategy.for_planning()`` of a strategy with a ``features`` parameter: a copy on the classifier's
+    embedding (a named set or a file belongs to a dataset, and a plan times selections on synthetic pools)."""
+    if strategy.features == EMBEDDING:
+        return strategy, 1.0
+    return type(strategy)(**dict(strategy.get_params(), features=EMBEDDING)), 1.0
+
+
 def feature_provenance(features) -> dict:
     """{} for the classifier's embedding; the file's absolute path and sha256 otherwise (its sha256 makes the
     features part of the trial's identity); a named set not yet resolved to its file: its name."""

@@ -13,6 +13,7 @@ from bench.features.knn import knn_accuracy
 from bench.features.simclr import augment, nt_xent
 from datasets import get_dataset
 from strategies import get_strategy
+from strategies.testing import make_pool
 
 
 @pytest.fixture
@@ -121,3 +122,16 @@ def test_the_trial_identity_changes_with_the_features(features_root, tmp_path, m
     idents.append(trial_identity(cfg, plain, "typiclust", 0, ds))
     assert idents[0] != idents[1] != idents[2] != idents[0]
     assert idents[0]["strategy_provenance"]["features_sha256"] != idents[1]["strategy_provenance"]["features_sha256"]
+
+
+@pytest.mark.parametrize("name", ["typiclust", "probcover", "maxherding", "similar"])
+def test_a_plan_times_a_named_feature_set_on_the_embedding(name):
+    """A plan times select on a synthetic pool, where no named set can be found: it times the same strategy on
+    the classifier's embedding (the same arithmetic on other numbers), and says nothing is scaled."""
+    s = get_strategy(name, features="simclr")
+    probe, factor = s.for_planning()
+    assert probe.features == "embedding" and factor == 1.0
+    assert {k: v for k, v in probe.get_params().items() if k != "features"} == \
+        {k: v for k, v in s.get_params().items() if k != "features"}
+    pool = make_pool(probe, n=40, labelled=10)
+    assert len(probe.select(pool, 4)) == 4
