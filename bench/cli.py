@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from bench.core.errors import AlbenchError, ConfigError
+from bench.core.errors import AlbenchError, ConfigError, describe_failure
 
 # Each command imports what it runs inside its own function (deliberate: `albench --help` and a mistyped
 # command answer at once instead of loading torch, pandas and matplotlib first).
@@ -60,8 +60,12 @@ def cmd_run(a):
                     a.overrides, base, **fields)
     preflight(trials, trials[0].cfg.out)
     print(f"albench: {len(trials)} trial(s) -> {trials[0].cfg.out}/", file=sys.stderr)
-    cost = estimate_run(trials, a.device or trials[0].cfg.device)
-    if cost["trials"]:
+    try:   # advisory: it times each strategy once on a synthetic pool; a strategy failing there fails its trial
+        cost = estimate_run(trials, a.device or trials[0].cfg.device)
+    except Exception as err:   # the estimate never stops a run
+        cost = {"seconds": None}
+        print(f"albench: no estimate ({describe_failure(err)})", file=sys.stderr)
+    if cost["seconds"] is not None:
         hint = ""
         if cost["seconds"] > LONG_RUN_S and not a.profile:
             hint = (" (never refused; the same trials at a laptop-sized scale: add --profile cpu, or PROFILE=cpu to "

@@ -23,6 +23,8 @@ SMALL = {"vabal": {"epochs": 2, "mc_samples": 4, "batch_size": 64},
 CANNOT = {
     "bald": (AttributeError, "drops", "MC-Dropout passes through albench's ResNet (model.drops, stem_forward, head)"),
     "balanced_bald": (AttributeError, "drops", "BALD's scores, as bald"),
+    "power_bald": (AttributeError, "drops", "BALD's scores, as bald"),
+    "batchbald": (AttributeError, "drops", "BALD's dropout passes, as bald"),
     "balanced_random_oracle": (LabelLeakError, "true_labels", "reads the true labels: a reference line, not a method"),
 }
 

@@ -135,3 +135,15 @@ def test_a_plan_times_a_named_feature_set_on_the_embedding(name):
         {k: v for k, v in s.get_params().items() if k != "features"}
     pool = make_pool(probe, n=40, labelled=10)
     assert len(probe.select(pool, 4)) == 4
+
+
+def test_a_feature_set_made_from_other_data_is_refused(features_root):
+    run(features_root)
+    p = make.paths(features_root, "digits", "simclr")
+    with open(p["json"]) as f:
+        rec = json.load(f)
+    rec["run"]["data_fingerprint"] = "0" * 16   # as if made from another copy of the base's data
+    with open(p["json"], "w") as f:
+        json.dump(rec, f)
+    with pytest.raises(ValueError, match="made from other digits data"):
+        get_strategy("probcover", features="simclr").check_data(get_dataset("digits_rare5"))

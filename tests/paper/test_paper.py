@@ -260,7 +260,8 @@ def test_albench_run_estimates_its_cost_and_hints_the_cpu_profile_above_half_an_
     from bench.trial.grid import expand
 
     trials = expand(["digits"], ["random"], [0], overrides=TINY, out=str(tmp_path / "o"))
-    cost = paper_plan.estimate_run(trials, meter=CannedMeter("cpu"))
+    assert paper_plan.estimate_run(trials)["seconds"] is None   # minutes at most: nothing measured, nothing said
+    cost = paper_plan.estimate_run(trials, meter=CannedMeter("cpu"), always=True)
     cfg = trials[0].cfg
     images = sum(cfg.epochs * (cfg.initial + r * cfg.budget) for r in range(cfg.rounds + 1))
     assert cost["trials"] == 1 and cost["train_images"] == images
@@ -272,3 +273,17 @@ def test_albench_run_estimates_its_cost_and_hints_the_cpu_profile_above_half_an_
     assert "albench: estimated" in err and "--profile cpu" in err and "PROFILE=cpu" in err
     assert cli.main(["run", "-s", "random", "--seeds", "0", "--out", str(tmp_path / "o"), "--no-progress", *TINY]) == 0
     assert "albench: estimated" not in capsys.readouterr().err   # nothing left to run, nothing to estimate
+
+
+def test_a_failing_estimate_never_stops_a_run(tmp_path, monkeypatch, capsys):
+    """The estimate times each strategy on a synthetic pool; a strategy (a user's) that fails there fails its
+    own trial later, named; the estimate only says it has none."""
+    from bench import cli
+
+    def broken(*args, **kw):
+        raise RuntimeError("select exploded on the synthetic pool")
+
+    monkeypatch.setattr(paper_plan, "estimate_run", broken)
+    assert cli.main(["run", "-s", "random", "--seeds", "0", "--out", str(tmp_path / "o"), "--no-progress", *TINY]) == 0
+    err = capsys.readouterr().err
+    assert "albench: no estimate (RuntimeError: select exploded on the synthetic pool" in err and "done" in err
