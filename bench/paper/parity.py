@@ -117,7 +117,7 @@ def build_page(profiles=("cpu", "cpu-bf16"), base: str = "results", only=None) -
     doc.p(f"Pairs finished under both: **{len(p)} of {len(expected)}**"
           + ("." if complete else " — the study is not complete: no decision is drawn until every pair is."))
     doc.p("Differences are candidate − reference in accuracy points (test split), mean over seeds with a "
-          "Student-t 95 % interval; the decision rule is in `bench/parity.py`'s docstring: within noise when no "
+          "Student-t 95 % interval; the decision rule is in `bench/paper/parity.py`'s docstring: within noise when no "
           "interval below lies wholly above or below 0.")
     header = ["group", "dataset", "strategy", "pairs"] + [f"Δ {name}" for name, _ in METRICS] + \
         [f"{ref.name} final", f"{cand.name} final", f"seconds {ref.name} / {cand.name}"]
