@@ -20,11 +20,8 @@ import torch
 from strategies._api import Strategy, register
 from strategies._shared.feature_source import (
     EMBEDDING,
-    check_feature_file,
-    feature_provenance,
+    FeatureSourced,
     load_features,
-    on_embedding,
-    resolve_features,
     sq_dists,
 )
 
@@ -53,23 +50,13 @@ def herding_picks(k_cand: torch.Tensor, k_max: torch.Tensor, budget: int, rng: n
 
 
 @register("maxherding")
-class MaxHerding(Strategy):
+class MaxHerding(FeatureSourced, Strategy):
     def __init__(self, features: str = EMBEDDING, normalise: bool = True, gamma: float = 0.0,
                  max_points: int = 5000):
         self.features = features      # "embedding", a named set ("simclr") or a .npy path
         self.normalise = normalise    # L2-normalise the features (authors, scikit-activeml: yes)
         self.gamma = gamma            # RBF kernel exp(-gamma |a - b|^2); 0: 1 / feature dims
         self.max_points = max_points  # candidates (and points of the mean) at most: the kernel is its square
-
-    def for_planning(self):
-        return on_embedding(self)
-
-    def provenance(self):
-        return feature_provenance(getattr(self, "source_", self.features))
-
-    def check_data(self, dataset):
-        self.source_ = resolve_features(self.features, dataset)
-        check_feature_file(self.source_, dataset)
 
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)
@@ -78,7 +65,7 @@ class MaxHerding(Strategy):
         size = max(self.max_points, k)   # never fewer candidates than the budget
         if len(unl) > size:
             cand = np.sort(pool.rng.choice(unl, size, replace=False))
-        source = getattr(self, "source_", self.features)
+        source = self.source
         feats = load_features(pool, cand, source, self.normalise)
         gamma = self.gamma or 1.0 / feats.shape[1]
         k_cand = rbf(feats, feats, gamma)

@@ -40,11 +40,8 @@ from sklearn.cluster import KMeans
 from strategies._api import Strategy, register
 from strategies._shared.feature_source import (
     EMBEDDING,
-    check_feature_file,
-    feature_provenance,
+    FeatureSourced,
     load_features,
-    on_embedding,
-    resolve_features,
     sq_dists,
 )
 
@@ -146,7 +143,7 @@ def max_coverage_greedy(graph, labelled_mask: np.ndarray, k: int, rng: np.random
 
 
 @register("probcover")
-class ProbCover(Strategy):
+class ProbCover(FeatureSourced, Strategy):
     def __init__(self, features: str = EMBEDDING, normalise: bool = True, delta: float = None,
                  alpha: float = 0.95, chunk: int = 1024, max_edges: int = 10 ** 8):
         self.features = features    # "embedding", a named set ("simclr": albench features) or a .npy path
@@ -156,20 +153,10 @@ class ProbCover(Strategy):
         self.chunk = chunk          # rows per distance chunk (memory: chunk x pool floats)
         self.max_edges = max_edges  # refuse a graph larger than this (memory)
 
-    def for_planning(self):
-        return on_embedding(self)
-
-    def provenance(self):
-        return feature_provenance(getattr(self, "source_", self.features))
-
-    def check_data(self, dataset):
-        self.source_ = resolve_features(self.features, dataset)   # a named set: its file for this base
-        check_feature_file(self.source_, dataset)
-
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)
         everything = np.concatenate([pool.labelled, pool.unlabelled])
-        feats = load_features(pool, everything, getattr(self, "source_", self.features), self.normalise)
+        feats = load_features(pool, everything, self.source, self.normalise)
         diag = {}
         if self.delta is None:
             n_clusters = min(pool.num_classes, len(everything))

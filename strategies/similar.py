@@ -22,11 +22,8 @@ import torch
 from strategies._api import Strategy, register, top_k
 from strategies._shared.feature_source import (
     EMBEDDING,
-    check_feature_file,
-    feature_provenance,
+    FeatureSourced,
     load_features,
-    on_embedding,
-    resolve_features,
 )
 
 FUNCTIONS = ("fl2mi", "gcmi")
@@ -59,21 +56,11 @@ def fl2mi_greedy(sim: torch.Tensor, budget: int, eta: float, rng: np.random.Gene
 
 
 @register("similar")
-class Similar(Strategy):
+class Similar(FeatureSourced, Strategy):
     def __init__(self, function: str = "fl2mi", eta: float = 1.0, features: str = EMBEDDING):
         self.function = function   # fl2mi (facility-location variant MI) or gcmi (graph-cut MI)
         self.eta = eta             # FL2MI's weight of the query-coverage term (DISTIL: 1)
         self.features = features   # "embedding", a named set ("simclr") or a .npy path
-
-    def for_planning(self):
-        return on_embedding(self)
-
-    def provenance(self):
-        return feature_provenance(getattr(self, "source_", self.features))
-
-    def check_data(self, dataset):
-        self.source_ = resolve_features(self.features, dataset)
-        check_feature_file(self.source_, dataset)
 
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)
@@ -86,7 +73,7 @@ class Similar(Strategy):
         if len(query) == 0:
             self.diagnostics_["random_no_query"] = True
             return pool.rng.choice(pool.unlabelled, k, replace=False)
-        source = getattr(self, "source_", self.features)
+        source = self.source
         unl = load_features(pool, pool.unlabelled, source, normalise=True)
         sim = unl @ load_features(pool, query, source, normalise=True).T
         if self.function == "gcmi":

@@ -32,11 +32,8 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from strategies._api import Strategy, register
 from strategies._shared.feature_source import (
     EMBEDDING,
-    check_feature_file,
-    feature_provenance,
+    FeatureSourced,
     load_features,
-    on_embedding,
-    resolve_features,
     sq_dists,
 )
 
@@ -102,7 +99,7 @@ def typiclust_select(feats: torch.Tensor, clusters: np.ndarray, labelled_mask: n
 
 
 @register("typiclust")
-class TypiClust(Strategy):
+class TypiClust(FeatureSourced, Strategy):
     def __init__(self, features: str = EMBEDDING, normalise: bool = True, max_clusters: int = 500,
                  min_cluster_size: int = 5, knn: int = 20, squared_distances: bool = True, chunk: int = 2048):
         self.features = features                    # "embedding", a named set ("simclr") or a .npy path
@@ -113,20 +110,10 @@ class TypiClust(Strategy):
         self.squared_distances = squared_distances  # authors' code: squared L2 (faiss); paper: L2
         self.chunk = chunk                          # rows per distance chunk (memory)
 
-    def for_planning(self):
-        return on_embedding(self)
-
-    def provenance(self):
-        return feature_provenance(getattr(self, "source_", self.features))
-
-    def check_data(self, dataset):
-        self.source_ = resolve_features(self.features, dataset)   # a named set: its file for this base
-        check_feature_file(self.source_, dataset)
-
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)
         everything = np.concatenate([pool.labelled, pool.unlabelled])
-        feats = load_features(pool, everything, getattr(self, "source_", self.features), self.normalise)
+        feats = load_features(pool, everything, self.source, self.normalise)
         n_clusters = min(len(pool.labelled) + k, self.max_clusters, len(everything))
         clusters = kmeans_labels(feats.cpu().numpy(), n_clusters, int(pool.rng.integers(2 ** 31 - 1)))
         labelled_mask = np.arange(len(everything)) < len(pool.labelled)

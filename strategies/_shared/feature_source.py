@@ -135,3 +135,24 @@ def check_feature_file(features, dataset) -> None:
         read_feature_rows(feature_path(features), np.array([rows - 1], np.int64))
     except (FileNotFoundError, ValueError, OSError) as err:
         raise ValueError(str(err)) from None
+
+
+class FeatureSourced:
+    """What a strategy with a ``features`` parameter shares (TypiClust, ProbCover, MaxHerding, SIMILAR): a named
+    set resolved to its file for the trial's dataset before any training (``check_data``), the file's hash in
+    the trial's identity (``provenance``), and plans timed on the embedding (``for_planning``). Mixed in before
+    ``Strategy``; the resolved source is ``source_`` (the parameter itself until ``check_data``)."""
+
+    def for_planning(self):
+        return on_embedding(self)
+
+    def provenance(self):
+        return feature_provenance(self.source)
+
+    def check_data(self, dataset):
+        self.source_ = resolve_features(self.features, dataset)   # a named set: its file for this base
+        check_feature_file(self.source_, dataset)
+
+    @property
+    def source(self):
+        return getattr(self, "source_", self.features)
