@@ -18,6 +18,13 @@ def top_k(scores, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.lexsort((rng.random(len(scores)), -scores))[:k].astype(np.int64)
 
 
+def random_argmax(values, rng: np.random.Generator) -> int:
+    """Position of the largest of ``values`` (a torch tensor); several equal: one drawn by ``rng``. The pick of
+    every greedy batch (MaxHerding, SIMILAR, BatchBALD)."""
+    ties = (values == values.max()).nonzero().flatten().cpu().numpy()
+    return int(ties[rng.integers(len(ties))]) if len(ties) > 1 else int(ties[0])
+
+
 def _guarded(select):
     """``select`` with the degenerate pools handled once for every strategy: an empty unlabelled set selects
     nothing (after the budget check), and a strategy that ``needs_labelled`` refuses an empty labelled set

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from bench.core.device import seeded
-from strategies._api import register, top_k
+from strategies._api import random_argmax, register, top_k
 from strategies.bald import BALD, bald_scores, mc_dropout_probs
 
 
@@ -44,9 +44,8 @@ def batchbald_greedy(probs: torch.Tensor, budget: int, configs: int, rng: np.ran
     for _ in range(budget):
         score = joint_entropies(weights, probs, exact) - cond
         score[chosen] = float("-inf")
-        best = score.max()
-        ties = torch.nonzero(score == best).flatten().cpu().numpy()
-        pick = int(ties[rng.integers(len(ties))]) if len(ties) > 1 else int(ties[0])
+        pick = random_argmax(score, rng)
+        best = score[pick]
         picks.append(pick)
         gains.append(float(best))
         chosen[pick] = True

@@ -17,7 +17,7 @@ ours (those of scikit-activeml's ``MaxHerding``, against which the picks are tes
 import numpy as np
 import torch
 
-from strategies._api import Strategy, register
+from strategies._api import Strategy, random_argmax, register
 from strategies._shared.feature_source import (
     EMBEDDING,
     FeatureSourced,
@@ -39,9 +39,8 @@ def herding_picks(k_cand: torch.Tensor, k_max: torch.Tensor, budget: int, rng: n
     for _ in range(budget):
         gain = (k_cand - k_max.unsqueeze(0)).clamp_min_(0).mean(1)
         gain[chosen] = float("-inf")
-        best = gain.max()
-        ties = torch.nonzero(gain == best).flatten().cpu().numpy()
-        pick = int(ties[rng.integers(len(ties))]) if len(ties) > 1 else int(ties[0])
+        pick = random_argmax(gain, rng)
+        best = gain[pick]
         picks.append(pick)
         gains.append(float(best))
         chosen[pick] = True

@@ -19,7 +19,7 @@ Choices left open, and ours:
 import numpy as np
 import torch
 
-from strategies._api import Strategy, register, top_k
+from strategies._api import Strategy, random_argmax, register, top_k
 from strategies._shared.feature_source import (
     EMBEDDING,
     FeatureSourced,
@@ -45,9 +45,8 @@ def fl2mi_greedy(sim: torch.Tensor, budget: int, eta: float, rng: np.random.Gene
     for _ in range(budget):
         gain = (sim - cover.unsqueeze(0)).clamp_min(0).sum(1) + eta * best_q
         gain[chosen] = float("-inf")
-        best = gain.max()
-        ties = torch.nonzero(gain == best).flatten().cpu().numpy()
-        pick = int(ties[rng.integers(len(ties))]) if len(ties) > 1 else int(ties[0])
+        pick = random_argmax(gain, rng)
+        best = gain[pick]
         picks.append(pick)
         gains.append(float(best))
         chosen[pick] = True
