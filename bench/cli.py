@@ -1,4 +1,4 @@
-"""``albench`` / ``python -m bench``: run, list, paper, parity, features, verify, figures, summary (= report).
+"""``albench`` / ``python -m bench``: run, list, paper, study, parity, features, verify, figures, summary (= report).
 
   albench run --strategy vabal --data SPEC --seeds 0,1,2 --device cuda epochs=100   # SPEC: see `albench list`
   albench run --strategy random,coreset,bald,vaal,vabal --data SPEC1,SPEC2 --executor pool --workers 4
@@ -125,17 +125,20 @@ def cmd_paper(a):
     if a.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {a.workers}")
     only, base = _csv(a.only) or None, a.out or "results"
+    strategies, imports = _csv(a.strategies) or None, getattr(a, "imports", [])
+    manifest = paper_run.study(a.study, imports, strategies) if getattr(a, "study", None) else None
     if a.plan:
         paper_plan.plan(a.profile, only, base, measure=not a.no_measure, device=a.device or "auto",
-                   data_root=a.data_root, remeasure=a.remeasure)
+                        data_root=a.data_root, remeasure=a.remeasure, manifest=manifest)
     if not a.plan and not a.report:
         paper_run.run(a.profile, only, base, a.executor, a.workers, a.device, a.data_root, a.address,
-                  progress=not a.no_progress, strategies=_csv(a.strategies) or None, seeds=_seeds(a.seeds))
+                      progress=not a.no_progress, strategies=strategies, seeds=_seeds(a.seeds), manifest=manifest,
+                      imports=imports)
     if a.report or not a.plan:
-        html, md = paper_run.report(a.profile, only, base)
+        html, md = paper_run.report(a.profile, only, base, manifest=manifest)
         print(f"albench: report written: {html} and {md}", file=sys.stderr)
     if a.publish:
-        for path in paper_run.publish(a.profile, a.publish, only, base):
+        for path in paper_run.publish(a.profile, a.publish, only, base, manifest=manifest):
             print(f"albench: published {path}", file=sys.stderr)
 
 
@@ -196,29 +199,39 @@ def build_parser():
     sub.add_parser("list", help="registered strategies and dataset specs").set_defaults(fn=cmd_list)
     pp = sub.add_parser("paper", help="the paper's figures and tables at a scale profile: run the missing trials "
                         "and write the report (--plan: cost and progress; --report: the report only)")
-    pp.add_argument("--profile", "-p", required=True, help="paper | cpu | smoke (configs/profiles/<name>.yaml)")
-    pp.add_argument("--plan", action="store_true", help="print each artifact's trials (finished / partial / "
-                    "missing), training images and a wall-time estimate measured here; run nothing")
-    pp.add_argument("--report", action="store_true", help="write the report from the results there; run nothing")
-    pp.add_argument("--only", help="comma-separated artifacts (default: the profile's core subset; --plan: all)")
-    pp.add_argument("--publish", metavar="PATH", help="also write the report's Markdown at PATH (figures in the "
-                    "folder PATH without .md) and refresh README.md's block "
-                    "<!-- albench:claims:<profile> start/end -->")
-    pp.add_argument("--strategies", help="run only these strategies (labels, e.g. random,vabal), in this order "
-                    "(running only: --plan and --report cover every strategy)")
-    pp.add_argument("--seeds", help="run only these seeds (e.g. 0,1: two paired seeds of everything first; "
-                    "running only)")
-    pp.add_argument("--out", help="results base (default: results); the profile's folder is <out>/paper-<profile>")
-    pp.add_argument("--executor", default="local", choices=["local", "pool", "ray"])
-    pp.add_argument("--workers", type=int, default=1, help="processes (pool) or concurrent tasks (ray)")
-    pp.add_argument("--address", help="ray: address of an existing cluster")
-    pp.add_argument("--device", help="auto | cpu | cuda | cuda:N (training, and the plan's measurements)")
-    pp.add_argument("--data-root", help="where datasets live (default: $ALBENCH_DATA, else ~/.cache/albench)")
-    pp.add_argument("--no-measure", action="store_true", help="--plan without measuring speeds (no wall time)")
-    pp.add_argument("--remeasure", action="store_true", help="--plan: measure every speed again (by default a "
-                    "speed measured on this machine by an earlier plan is reused)")
-    pp.add_argument("--no-progress", action="store_true")
-    pp.set_defaults(fn=cmd_paper)
+    st = sub.add_parser("study", help="a study beside the paper (configs/studies/<name>.yaml, e.g. imbalance: the "
+                        "leaderboard) at a scale profile, in the same results tree: run the missing trials, report")
+    st.add_argument("study", help="a study's name (configs/studies/<name>.yaml) or the path of a study manifest")
+    st.add_argument("--import", dest="imports", action="append", default=[],
+                    help="import this module first (registers your own strategies; name them in --strategies)")
+    for q, what in ((pp, "paper"), (st, "study")):
+        q.add_argument("--profile", "-p", required=True, help="paper | cpu | smoke (configs/profiles/<name>.yaml)")
+        q.add_argument("--plan", action="store_true", help="print each artifact's trials (finished / partial / "
+                       "missing), training images and a wall-time estimate measured here; run nothing")
+        q.add_argument("--report", action="store_true", help="write the report from the results there; run nothing")
+        q.add_argument("--only", help="comma-separated artifacts (default: " + (
+            "the profile's core subset; --plan: all)" if what == "paper" else "all of the study's)"))
+        q.add_argument("--publish", metavar="PATH", help="also write the report's Markdown at PATH (figures in the "
+                       "folder PATH without .md) and refresh README.md's block "
+                       + ("<!-- albench:claims:<profile> start/end -->" if what == "paper" else
+                          "<!-- albench:<study>:<profile> start/end -->"))
+        q.add_argument("--strategies", help="run only these strategies (labels, e.g. random,vabal), in this order "
+                       + ("(running only: --plan and --report cover every strategy)" if what == "paper" else
+                          "; one the study does not name (your own, with --import) is added to every artifact, "
+                          "for running, --plan, --report and --publish alike"))
+        q.add_argument("--seeds", help="run only these seeds (e.g. 0,1: two paired seeds of everything first; "
+                       "running only)")
+        q.add_argument("--out", help="results base (default: results); the profile's folder is <out>/paper-<profile>")
+        q.add_argument("--executor", default="local", choices=["local", "pool", "ray"])
+        q.add_argument("--workers", type=int, default=1, help="processes (pool) or concurrent tasks (ray)")
+        q.add_argument("--address", help="ray: address of an existing cluster")
+        q.add_argument("--device", help="auto | cpu | cuda | cuda:N (training, and the plan's measurements)")
+        q.add_argument("--data-root", help="where datasets live (default: $ALBENCH_DATA, else ~/.cache/albench)")
+        q.add_argument("--no-measure", action="store_true", help="--plan without measuring speeds (no wall time)")
+        q.add_argument("--remeasure", action="store_true", help="--plan: measure every speed again (by default a "
+                       "speed measured on this machine by an earlier plan is reused)")
+        q.add_argument("--no-progress", action="store_true")
+        q.set_defaults(fn=cmd_paper)
     pa = sub.add_parser("parity", help="the same trials under two profiles (e.g. fp32 and bf16), paired by seed: "
                         "per-strategy intervals, the paper's claims under both, a decision")
     pa.add_argument("--profiles", default="cpu,cpu-bf16", help="reference,candidate (default: cpu,cpu-bf16)")

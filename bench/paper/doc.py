@@ -20,6 +20,7 @@ class Doc:
     def __init__(self):
         self.blocks, self.figures = [], OrderedDict()   # figures: file name -> PNG bytes
         self.claims = []   # the paper's claims judged in this document (bench.analysis.claims.Verdict), if any
+        self.answer = []   # a study's short answer for the README: (Markdown lines, the figure it shows or '')
 
     def h(self, level, text):
         self.blocks.append(("h", level, text))

@@ -36,7 +36,8 @@ def _dashed(ref) -> str:
     return " (dashed: reads true labels)" if any(ref.values()) else ""
 
 
-def _refs(rows):
+def refs(rows):
+    """Per strategy label: whether its trials read true labels (a reference line, drawn dashed)."""
     if rows.empty:
         return {}
     return rows.groupby("strategy")["reads_true_labels"].any().to_dict()
@@ -52,7 +53,7 @@ def _unit(art):
 
 @draw_kind("curve")
 def draw_curve(doc, art, t, ctx):
-    rows, order, ref = t.rows, list(art.runs[0].strategies), _refs(t.rows)
+    rows, order, ref = t.rows, list(art.runs[0].strategies), refs(t.rows)
     datasets = [d for d in dict.fromkeys(d for r in art.runs for d in r.datasets) if (rows["dataset"] == d).any()]
     fig, axes = panels(len(datasets))
     curves = {}
@@ -70,7 +71,7 @@ def draw_curve(doc, art, t, ctx):
 
 @draw_kind("mean_curve")
 def draw_mean_curve(doc, art, t, ctx):
-    rows, order, ref = t.rows, list(art.runs[0].strategies), _refs(t.rows)
+    rows, order, ref = t.rows, list(art.runs[0].strategies), refs(t.rows)
     datasets = list(dict.fromkeys(d for r in art.runs for d in r.datasets))
     curve, left = per_seed_curve(rows, datasets, _value(art))
     if left:
@@ -91,7 +92,7 @@ def draw_mean_curve(doc, art, t, ctx):
 
 @draw_kind("sweep_curve")
 def draw_sweep_curve(doc, art, t, ctx):
-    rows, order, ref = t.rows, list(art.runs[0].strategies), _refs(t.rows)
+    rows, order, ref = t.rows, list(art.runs[0].strategies), refs(t.rows)
     items = OrderedDict()
     for r in art.runs:
         items.setdefault(r.sweep, []).extend(r.datasets)
@@ -118,7 +119,7 @@ def draw_sweep_curve(doc, art, t, ctx):
 
 @draw_kind("per_trial")
 def draw_per_trial(doc, art, t, ctx):
-    rows, order, ref = t.rows, list(art.runs[0].strategies), _refs(t.rows)
+    rows, order, ref = t.rows, list(art.runs[0].strategies), refs(t.rows)
     datasets = [d for d in dict.fromkeys(d for r in art.runs for d in r.datasets) if (rows["dataset"] == d).any()]
     aucs = {}
     for d in datasets:
@@ -141,7 +142,7 @@ def draw_per_trial(doc, art, t, ctx):
 
 @draw_kind("table")
 def draw_table(doc, art, t, ctx):
-    rows, order, ref, value = t.rows, list(art.runs[0].strategies), _refs(t.rows), art.metric
+    rows, order, ref, value = t.rows, list(art.runs[0].strategies), refs(t.rows), art.metric
     last = rows["round"] == rows.groupby(["dataset", "strategy", "seed"])["round"].transform("max")
     per_seed = rows.groupby(["dataset", "strategy", "seed"]).agg(avg=(value, "mean")).reset_index()
     final = rows[last].set_index(["dataset", "strategy", "seed"])[value]
@@ -213,7 +214,7 @@ def rare_shares(art, t):
 
 @draw_kind("rare_share")
 def draw_rare_share(doc, art, t, ctx):
-    order, ref = list(art.runs[0].strategies), _refs(t.rows)
+    order, ref = list(art.runs[0].strategies), refs(t.rows)
     shares, notes = rare_shares(art, t)
     if notes:
         doc.p("Not drawn: " + "; ".join(notes) + ".")

@@ -23,9 +23,11 @@ import yaml
 
 from bench.core.config import CONFIG_DIR, load_config, preset_for, read_yaml_mapping
 from bench.core.errors import ConfigError
+from bench.paper import draw_leaderboard  # noqa: F401 (registers a study's draw kinds in DRAW)
 from bench.paper.draw import DRAW
 
 MANIFEST = os.path.join(CONFIG_DIR, "paper", "manifest.yaml")
+STUDY_DIR = os.path.join(CONFIG_DIR, "studies")
 PROFILE_DIR = os.path.join(CONFIG_DIR, "profiles")
 DRAWS = tuple(DRAW)   # the kinds of drawing bench.paper.draw registers
 
@@ -129,6 +131,36 @@ def load_manifest(path: str = MANIFEST) -> dict:
     if "artifacts" not in raw:
         raise ConfigError(f"{path} has no 'artifacts' mapping")
     return raw
+
+
+def list_studies() -> List[str]:
+    return sorted(f[:-5] for f in os.listdir(STUDY_DIR) if f.endswith(".yaml")) if os.path.isdir(STUDY_DIR) else []
+
+
+def load_study(name: str, strategies=()) -> dict:
+    """A study: a manifest beside the paper's (``configs/studies/<name>.yaml``, or a path to one), read by
+    the same machinery; its artifacts share a profile's results tree with the paper's, so a trial both need
+    (same group, dataset, strategy, seed) is one folder, run once. ``strategies`` that the study does not
+    name (a user's own, registered by ``--import``) are added to every artifact, after its own."""
+    path = name if name.endswith((".yaml", ".yml")) else os.path.join(STUDY_DIR, f"{name}.yaml")
+    if not os.path.exists(path):
+        raise ConfigError(f"unknown study {name!r}: no {path}; available: {', '.join(list_studies()) or 'none'} "
+                          "(or give the path of a study manifest)")
+    raw = load_manifest(path)
+    raw["_name"] = os.path.splitext(os.path.basename(path))[0]
+    named = {s for a in raw["artifacts"].values() for s in a.get("strategies") or ()}
+    extra = [s for s in strategies if s not in named]
+    for a in raw["artifacts"].values():
+        if extra and not a.get("from"):
+            a["strategies"] = list(a.get("strategies") or ()) + extra
+    raw["_added"] = extra
+    return raw
+
+
+def command(profile: str, manifest: dict = None) -> str:
+    """How the user names this run: ``albench paper --profile P`` or ``albench study NAME --profile P``."""
+    name = (manifest or {}).get("_name")
+    return f"albench study {name} --profile {profile}" if name else f"albench paper --profile {profile}"
 
 
 def _family(dataset: str) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from bench.core.device import resolve_device
-from bench.paper.manifest import Profile, load_profile
+from bench.paper.manifest import Profile, command, load_profile
 from bench.paper.run import check_profile_root
 from bench.paper.status import (
     STATUSES,
@@ -94,15 +94,16 @@ def human(seconds) -> str:
 
 
 def plan(profile, only=None, base: str = "results", measure=True, device: str = "auto", data_root: str = None,
-         quiet: bool = False, remeasure: bool = False) -> Plan:
-    """The cost and progress of ``profile``'s artifacts (``only``: those; default all), printed unless
+         quiet: bool = False, remeasure: bool = False, manifest: dict = None) -> Plan:
+    """The cost and progress of ``profile``'s artifacts (``only``: those; default all; of a study's
+    ``manifest``, default the paper's), printed unless
     ``quiet``. ``measure``: True (measure speeds here, or read those an earlier plan measured on this machine
     from ``speed_cache_path()``; ``remeasure``: measure them again), False (images only, no time) or a
     ``Meter``."""
     prof = load_profile(profile) if isinstance(profile, str) else profile
     root = prof.root(base)
     check_profile_root(prof, root)
-    arts = selected_artifacts(prof, only)
+    arts = selected_artifacts(prof, only, manifest=manifest)
     fields = {"data_root": data_root} if data_root else {}
     trials = trials_of(arts, root, fields)
     fill_status(trials)
@@ -113,7 +114,7 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
     infos = {}
     started = time.perf_counter()
     if meter is not None:
-        meter.log(f"albench paper --profile {prof.name} --plan: measuring speeds on {meter.describe()}")
+        meter.log(f"{command(prof.name, manifest)} --plan: measuring speeds on {meter.describe()}")
     for t in trials.values():
         infos[t.key] = info = dataset_info(t.cfg)
         estimate(t, info, meter)
@@ -127,7 +128,8 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
         keys = {(r.group, d, s, k) for r in art.runs for d in r.datasets for s in r.strategies for k in r.seeds}
         rows.append({"name": art.name, "title": art.title, "source": art.source,
                      **summarise(trials[k] for k in keys)})
-    core_keys = [k for k, t in trials.items() if set(t.artifacts) & set(prof.core)]
+    core = set(prof.core) if manifest is None else {a.name for a in arts}   # a study runs all of its own
+    core_keys = [k for k, t in trials.items() if set(t.artifacts) & core]
     measured = {}
     if meter is not None:
         measured = {"device": meter.describe(),
@@ -139,14 +141,14 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
                                for k, v in meter.select_cache.items()]}
     p = Plan(prof.name, root, rows, summarise(trials.values()), summarise(trials[k] for k in core_keys), trials,
              measured)
-    p.text = format_plan(p, prof, infos)
+    p.text = format_plan(p, prof, infos, manifest)
     if not quiet:
         print(p.text)
     return p
 
 
-def format_plan(p: Plan, prof: Profile, infos) -> str:
-    lines = [f"albench paper --profile {p.profile}: {prof.description}", f"results: {p.root}/"]
+def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
+    lines = [f"{command(p.profile, manifest)}: {prof.description}", f"results: {p.root}/"]
     for d in prof.departures:
         lines.append(f"  departs from the paper: {d}")
     if p.measured:
@@ -185,7 +187,8 @@ def format_plan(p: Plan, prof: Profile, infos) -> str:
         lines.append(row(r["name"], r, title))
     lines.append("-" * len(head))
     lines.append(row("total", p.total, "distinct trials of the artifacts above (shared trials once)"))
-    lines.append(row("core", p.core, f"the profile's core subset: {', '.join(prof.core)} (run by default)"))
+    if manifest is None:
+        lines.append(row("core", p.core, f"the profile's core subset: {', '.join(prof.core)} (run by default)"))
     conflicts = [t for t in p.trials.values() if t.status == "conflict"]
     for t in conflicts[:5]:
         lines.append(f"conflict: {t.why}")

@@ -24,7 +24,7 @@ from bench.core.errors import ConfigError
 from bench.paper.doc import Doc
 from bench.paper.draw import DRAW, Context, rare_shares
 from bench.paper.gather import Tree, Trials, gather
-from bench.paper.manifest import load_manifest, load_profile, resolve
+from bench.paper.manifest import command, load_manifest, load_profile, resolve
 from bench.trial.store import atomic_write
 
 CAVEATS = [
@@ -213,25 +213,8 @@ def _claims(doc, manifest, profile, gathered):
     doc.claims = verdicts
 
 
-def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
-    """The report as a Doc (no file written)."""
-    profile = load_profile(profile_name)
-    manifest = manifest or load_manifest()
-    arts = resolve(profile, manifest, only=only)
-    labels = [s for a in resolve(profile, manifest) for r in a.runs for s in r.strategies]
-    ctx = Context(profile, root, manifest.get("baseline", "random"), labels)
-    tree = Tree(root)
-    gathered = []
-    for art in arts:
-        seeds = {int(art.options.get("seed", 0))} if art.draw == "top_images" else None
-        gathered.append((art, gather(art, tree, root, seeds)))
-
-    doc = Doc()
-    doc.h(1, f"albench paper report: profile `{profile.name}`")
-    doc.p(f"Reproduction of {manifest.get('paper', 'the paper')}. Results read from `{root}`; every number below "
-          "is computed from the trials' tables (`rounds.csv`, `rounds.jsonl`), only from trials that finished "
-          "every round of the profile's schedule.")
-    doc.p(f"Profile: {profile.description}")
+def _about(doc, profile, tree, gathered):
+    """Departures, caveats, provenance and compute of the trials in the document."""
     doc.p("Departures from the paper's protocol:" if profile.departures else
           "Departures from the paper's protocol: none.")
     doc.items(profile.departures)
@@ -254,6 +237,43 @@ def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
         doc.p("These trial folders hold a `rounds.csv` that could not be read as a results table (or an empty "
               "one); their trials count as missing below:")
         doc.items(f"`{m}`" for m in tree.unreadable)
+
+
+def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
+    """The report as a Doc (no file written): of the paper's manifest, or of a study's (``manifest`` with a
+    ``_name``: ``bench.paper.manifest.load_study``), whose results come first and the provenance last."""
+    profile = load_profile(profile_name)
+    manifest = manifest or load_manifest()
+    study = manifest.get("_name")
+    arts = resolve(profile, manifest, only=only)
+    labels = [s for a in resolve(profile, manifest) for r in a.runs for s in r.strategies]
+    ctx = Context(profile, root, manifest.get("baseline", "random"), labels)
+    tree = Tree(root)
+    gathered = []
+    for art in arts:
+        seeds = {int(art.options.get("seed", 0))} if art.draw == "top_images" else None
+        gathered.append((art, gather(art, tree, root, seeds)))
+
+    doc = Doc()
+    if study:
+        doc.h(1, f"albench study `{study}`: profile `{profile.name}`")
+        doc.p(f"{manifest.get('study', study)}. Results read from `{root}` (the profile's results tree, shared "
+              "with the paper's reproduction: a trial both need is run once); every number below is computed "
+              "from the trials' tables (`rounds.csv`, `rounds.jsonl`), only from trials that finished every "
+              f"round of the profile's schedule. Regenerate it with `{command(profile.name, manifest)} --report`.")
+        if manifest.get("description"):
+            doc.p(str(manifest["description"]).strip())
+        if manifest.get("_added"):
+            doc.p("Added to the study on the command line (`--strategies`): "
+                  + ", ".join(f"`{s}`" for s in manifest["_added"]) + ".")
+        doc.p(f"Profile: {profile.description}")
+    else:
+        doc.h(1, f"albench paper report: profile `{profile.name}`")
+        doc.p(f"Reproduction of {manifest.get('paper', 'the paper')}. Results read from `{root}`; every number "
+              "below is computed from the trials' tables (`rounds.csv`, `rounds.jsonl`), only from trials that "
+              "finished every round of the profile's schedule.")
+        doc.p(f"Profile: {profile.description}")
+        _about(doc, profile, tree, gathered)
     doc.h(2, "Artifacts")
     doc.table(["artifact", "title", "draw", "finished / expected trials", "partial", "missing"],
               [[f"`{a.name}`", a.title, a.draw, f"{len(t.frames)} / {len(t.expected)}", len(t.partial),
@@ -284,10 +304,13 @@ def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
         DRAW[art.draw](doc, art, t, ctx)
     if empty:
         doc.h(2, "Artifacts without results")
-        doc.p(f"Run them with `make paper PROFILE={profile.name} ONLY=<artifact>`.")
+        doc.p(f"Run them with `{command(profile.name, manifest)} --only <artifact>`.")
         for art, t in empty:
             doc.h(3, f"`{art.name}`: {art.title}")
             _status(doc, t)
+    if study:
+        doc.h(2, "The profile, its departures and the trials' provenance")
+        _about(doc, profile, tree, gathered)
     return doc
 
 
@@ -302,20 +325,22 @@ def _write_figures(doc, out, owned=None):
         atomic_write(os.path.join(out, name), png)
 
 
-README_BLOCK = "<!-- albench:claims:{profile} {edge} -->"
+README_BLOCK = "<!-- albench:{kind}:{profile} {edge} -->"
 PUBLISHED = ".albench-figures"   # the PNG names a publish wrote into its folder (the only ones it may remove)
 
 
 def publish(profile_name: str, root: str, path: str, readme: str = None, only=None, manifest=None):
     """The report's Markdown twin at ``path`` (a .md file, e.g. docs/reproduction-cpu.md) with its figures
     in the folder of the same name (``docs/reproduction-cpu/``), for committing beside the code; and, if
-    ``readme`` holds the block ``<!-- albench:claims:<profile> start -->`` ... ``end -->`` once, that block
-    replaced by the claims table, so the README and the published report cannot disagree. Returns the
-    paths written; a README without the block is left alone, with a warning."""
+    ``readme`` holds the block ``<!-- albench:claims:<profile> start -->`` ... ``end -->`` once (a study's:
+    ``albench:<study>:<profile>``), that block replaced by the claims table (a study's: its short answer and
+    picture), so the README and the published report cannot disagree. Returns the paths written; a README
+    without the block is left alone, with a warning."""
     if not path.endswith(".md"):
         raise ConfigError(f"--publish {path}: give a Markdown file path ending in .md (its figures go in the "
                           "folder of the same name without .md)")
-    start, end = (README_BLOCK.format(profile=profile_name, edge=e) for e in ("start", "end"))
+    kind = (manifest or {}).get("_name") or "claims"
+    start, end = (README_BLOCK.format(kind=kind, profile=profile_name, edge=e) for e in ("start", "end"))
     text = None
     if readme:
         if not os.path.exists(readme):
@@ -337,11 +362,22 @@ def publish(profile_name: str, root: str, path: str, readme: str = None, only=No
     if text is not None and start in text:
         head, rest = text.split(start, 1)
         tail = rest.split(end, 1)[1]
-        atomic_write(readme, f"{head}{start}\n{claims_markdown(doc)}{end}{tail}")
+        block = claims_markdown(doc) if kind == "claims" else answer_markdown(
+            doc, os.path.relpath(fig_dir, os.path.dirname(os.path.abspath(readme))))
+        atomic_write(readme, f"{head}{start}\n{block}{end}{tail}")
         written.append(readme)
     elif text is not None:
         print(f"albench: {readme} has no block {start} ... {end}: left as it is", file=sys.stderr)
     return written
+
+
+def answer_markdown(doc, fig_dir: str) -> str:
+    """A study's short answer (``doc.answer``: its lines and the figure they go with) for the README, the
+    figure linked in ``fig_dir`` (relative to the README); '' if the document has none."""
+    if not doc.answer:
+        return ""
+    lines, fig = doc.answer
+    return (f"![{fig}]({fig_dir}/{fig})\n\n" if fig else "") + "".join(f"{line}\n" for line in lines)
 
 
 def claims_markdown(doc) -> str:
@@ -357,15 +393,16 @@ def claims_markdown(doc) -> str:
 
 
 def write_report(profile_name: str, root: str = None, only=None, base: str = None, manifest=None):
-    """Write ``<root>/report/report.html`` (self-contained) and ``report.md`` (with its PNGs beside it);
-    returns (html_path, md_path).  ``root``: the profile's results folder (default: ``<base>/paper-<profile>``,
-    ``base`` defaulting to ``results``); ``only``: artifact names; ``manifest``: a manifest dict (default:
-    configs/paper/manifest.yaml)."""
+    """Write ``<root>/report/report.html`` (self-contained) and ``report.md`` (with its PNGs beside it); a
+    study's into ``<root>/report-<study>/``; returns (html_path, md_path).  ``root``: the profile's results
+    folder (default: ``<base>/paper-<profile>``, ``base`` defaulting to ``results``); ``only``: artifact
+    names; ``manifest``: a manifest dict (default: configs/paper/manifest.yaml)."""
     root = root or load_profile(profile_name).root(base or "results")
     doc = build(profile_name, root, only, manifest)
-    out = os.path.join(root, "report")
+    study = (manifest or {}).get("_name")
+    out = os.path.join(root, f"report-{study}" if study else "report")
     _write_figures(doc, out)
     md_path, html_path = os.path.join(out, "report.md"), os.path.join(out, "report.html")
     atomic_write(md_path, doc.markdown())
-    atomic_write(html_path, doc.html(f"albench paper report: {profile_name}"))
+    atomic_write(html_path, doc.html(f"albench {'study ' + study if study else 'paper report'}: {profile_name}"))
     return html_path, md_path

@@ -20,12 +20,12 @@ import time
 from bench import __version__
 from bench.core.config import REPO_ROOT
 from bench.core.errors import ConfigError, ResultsCorruptError
-from bench.paper.manifest import Profile, load_manifest, load_profile, resolve
+from bench.paper.manifest import Profile, command, load_manifest, load_profile, load_study, resolve
 from bench.paper.report import publish as write
 from bench.paper.report import write_report
 from bench.paper.status import fill_status, selected_artifacts, trials_of
 from bench.trial.grid import Trial, run_grid
-from bench.trial.preflight import check_writable, preflight
+from bench.trial.preflight import check_writable, import_user_modules, preflight
 from bench.trial.store import atomic_write
 
 
@@ -86,18 +86,26 @@ def _only(todo, trials, arts, field: str, wanted, option: str) -> list:
     return [t for t in todo if getattr(t, field) in wanted]
 
 
+def study(name: str, imports=(), strategies=()) -> dict:
+    """The study manifest ``name`` (``bench.paper.manifest.load_study``) after importing the user's modules
+    (``imports``: they register their strategies), with ``strategies`` it does not name added to it."""
+    import_user_modules(list(imports))
+    return load_study(name, strategies or ())
+
+
 def run(profile, only=None, base: str = "results", executor: str = "local", workers: int = 1,
         device: str = None, data_root: str = None, address: str = None, progress: bool = True,
-        strategies=None, seeds=None) -> dict:
-    """Run the missing and partial trials of ``profile``'s artifacts (``only``; default its core subset),
-    in manifest order, each trial once, through ``bench.trial.grid.run_grid`` (resumable). ``strategies``
-    (labels) runs only those, in that order (e.g. the cheap ones first); ``seeds`` only those seeds (e.g. two
-    seeds of every variant before anyone's third, so that a stopped session still leaves paired seeds).
-    Returns a summary."""
+        strategies=None, seeds=None, manifest: dict = None, imports=()) -> dict:
+    """Run the missing and partial trials of ``profile``'s artifacts (``only``; default its core subset; of a
+    study's ``manifest``: all of them), in manifest order, each trial once, through
+    ``bench.trial.grid.run_grid`` (resumable). ``strategies`` (labels) runs only those, in that order (e.g.
+    the cheap ones first); ``seeds`` only those seeds (e.g. two seeds of every variant before anyone's third,
+    so that a stopped session still leaves paired seeds); ``imports``: the user's modules, imported by every
+    worker. Returns a summary."""
 
     prof = load_profile(profile) if isinstance(profile, str) else profile
     root = prof.root(base)
-    arts = selected_artifacts(prof, only, default_core=True)
+    arts = selected_artifacts(prof, only, default_core=True, manifest=manifest)
     fields = {k: v for k, v in (("device", device), ("data_root", data_root)) if v}
     trials = trials_of(arts, root, fields)
     check_writable(root)   # before profile.json is written there
@@ -116,23 +124,24 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
     if seeds:
         todo = _only(todo, trials, arts, "seed", seeds, "--seeds")
     preflight([Trial(t.cfg, t.strategy, t.seed) for t in todo], root)
-    print(f"albench paper --profile {prof.name}: {len(arts)} artifact(s) ({', '.join(a.name for a in arts)}), "
+    print(f"{command(prof.name, manifest)}: {len(arts)} artifact(s) ({', '.join(a.name for a in arts)}), "
           f"{len(trials)} trial(s), {n_finished} finished, {len(todo)} to run"
           + (f" (--strategies {','.join(strategies)})" if strategies else "")
           + (f" (--seeds {','.join(map(str, seeds))})" if seeds else "") + f" -> {root}/",
           file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     if todo:
-        run_grid([Trial(t.cfg, t.strategy, t.seed) for t in todo], executor, workers, address, progress)
+        run_grid([Trial(t.cfg, t.strategy, t.seed) for t in todo], executor, workers, address, progress,
+                 imports=list(imports))
     seconds = time.perf_counter() - t0
     if todo:
-        print(f"albench paper --profile {prof.name}: {len(todo)} trial(s) run in {seconds / 60:.1f} min "
+        print(f"{command(prof.name, manifest)}: {len(todo)} trial(s) run in {seconds / 60:.1f} min "
               f"({executor}, {workers} worker(s))", file=sys.stderr, flush=True)
     return {"profile": prof.name, "root": root, "artifacts": [a.name for a in arts], "trials": len(trials),
             "ran": len(todo), "skipped": n_finished, "seconds": seconds}
 
 
-def publish(profile, path: str, only=None, base: str = "results", readme: str = None):
+def publish(profile, path: str, only=None, base: str = "results", readme: str = None, manifest: dict = None):
     """``bench.paper.report.publish`` for ``profile``'s results: the Markdown twin at ``path`` for committing;
     ``readme`` (default: this checkout's README.md, where there is one) gets its claims block refreshed."""
     if readme is None:
@@ -142,12 +151,13 @@ def publish(profile, path: str, only=None, base: str = "results", readme: str = 
     root = prof.root(base)
     check_profile_root(prof, root)
 
-    return write(prof.name, root, path, readme, list(only) if only else None)
+    return write(prof.name, root, path, readme, list(only) if only else None, manifest)
 
 
-def report(profile, only=None, base: str = "results"):
-    """``bench.paper.report.write_report`` for ``profile``'s results; (html_path, md_path)."""
+def report(profile, only=None, base: str = "results", manifest: dict = None):
+    """``bench.paper.report.write_report`` for ``profile``'s results (of a study: ``manifest``);
+    (html_path, md_path)."""
     prof = load_profile(profile) if isinstance(profile, str) else profile
     root = prof.root(base)
     check_profile_root(prof, root)
-    return write_report(prof.name, root, list(only) if only else None)
+    return write_report(prof.name, root, list(only) if only else None, manifest=manifest)

@@ -43,11 +43,11 @@ class TrialPlan:
         return (self.group, self.dataset, self.strategy, self.seed)
 
 
-def selected_artifacts(profile: Profile, only=None, default_core=False) -> List[Artifact]:
-    """The manifest's artifacts under ``profile``: ``only`` (names) if given, else the core subset
-    (``default_core``) or all of them, in manifest order."""
-    names = list(only) if only else (list(profile.core) if default_core else None)
-    return resolve(profile, load_manifest(), only=names)
+def selected_artifacts(profile: Profile, only=None, default_core=False, manifest=None) -> List[Artifact]:
+    """The paper's artifacts (or a study's: ``manifest``) under ``profile``: ``only`` (names) if given, else
+    the profile's core subset of the paper (``default_core``) or all of them, in manifest order."""
+    core = list(profile.core) if default_core and manifest is None else None
+    return resolve(profile, manifest or load_manifest(), only=list(only) if only else core)
 
 
 def trials_of(artifacts, root: str, fields: dict = None) -> Dict[tuple, TrialPlan]:

@@ -1,0 +1,165 @@
+"""How a study's leaderboard is drawn: ``draw: leaderboard`` (one regime: its curves, a table of scores with the
+paired difference from the baseline, and which strategies beat it) and ``draw: ranking`` (every regime of the
+artifact: the mean rank with its bootstrap interval, the pairwise win/tie/loss matrix, and the short answer a
+study's README block shows). The numbers are ``bench.analysis.leaderboard``'s; registered in
+``bench.paper.draw.DRAW`` like every other kind."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bench.analysis import leaderboard as lb  # noqa: E402
+from bench.analysis.collect import per_seed_curve  # noqa: E402
+from bench.analysis.figures import draw_curves  # noqa: E402
+from bench.paper.draw import draw_kind, refs  # noqa: E402
+from bench.paper.sections import label_of, pct, spread_note, wtl_section  # noqa: E402
+from bench.trial.preflight import import_datasets  # noqa: E402
+
+
+def _rare_columns(dataset, t):
+    """The count columns of ``dataset``'s rare classes (``lb.rare_classes`` of its spec, named from the class
+    list its trials recorded), and the rare classes' names ('' for a balanced dataset or unknown classes)."""
+    classes = next((c.get("classes") for k, c in t.configs.items() if k[1] == dataset and c.get("classes")), None)
+    try:
+        p = import_datasets().parse_spec(dataset)
+    except (KeyError, ValueError):
+        return [], ""
+    if not classes:
+        return [], ""
+    rare = lb.rare_classes(p.kind, p.value, len(classes))
+    others = [str(c) for i, c in enumerate(classes) if i not in rare]
+    names = (", ".join(str(classes[i]) for i in rare) if len(rare) <= len(classes) // 2
+             else "every class but " + ", ".join(others))
+    return [f"count_{classes[i]}" for i in rare], names if rare else ""
+
+
+def _datasets(art, rows):
+    return [d for d in dict.fromkeys(d for r in art.runs for d in r.datasets) if (rows["dataset"] == d).any()]
+
+
+def _scores(art, t):
+    """Per dataset of ``art`` with results: (its ``regime_scores``, the rare classes' names)."""
+    out = {}
+    for d in _datasets(art, t.rows):
+        cols, names = _rare_columns(d, t)
+        out[d] = (lb.regime_scores(t.rows[t.rows["dataset"] == d], cols), names)
+    return out
+
+
+def _pm(m, s, digits=2, scale=100.0):
+    if not np.isfinite(m):
+        return "—"
+    return f"{scale * m:.{digits}f}" + (f" ± {scale * s:.{digits}f}" if np.isfinite(s) else " (1 seed)")
+
+
+def _names(labels, ref):
+    return ", ".join(f"`{label_of(s, ref)}`" for s in labels) or "none"
+
+
+@draw_kind("leaderboard")
+def draw_leaderboard(doc, art, t, ctx):
+    rows, order, ref = t.rows, list(art.runs[0].strategies), refs(t.rows)
+    for d, (scores, rare) in _scores(art, t).items():
+        curve, _ = per_seed_curve(rows, [d], "accuracy")
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        draw_curves(ax, curve, order, ref, f"{d}\n{spread_note(curve)}", "accuracy (%)", ctx.styles)
+        ax.legend(fontsize="x-small", ncol=2)
+        doc.figure(ctx.fig_name(art), fig, f"`{d}`: test accuracy vs labels, mean ± std over seeds"
+                   + (" (dashed: reads true labels)" if any(ref.values()) else "") + ".")
+        table = lb.regime_table(scores, order, ctx.baseline)
+        table = table.sort_values("nauc", ascending=False, kind="stable")
+        doc.p(f"`{d}`, every strategy sorted by nAUC (the normalised area under the accuracy curve: its mean "
+              "height over the labelled range), mean ± std over seeds, in %; final: the last round; balanced: "
+              "the mean of per-class recalls at the last round; rare share: "
+              + (f"the labelled pool's share of the rare classes ({rare}) at the last round" if rare
+                 else "not applicable (no rare class in this dataset)")
+              + f"; Δ nAUC: minus `{ctx.baseline}`'s, paired by seed, mean [95 % t-interval]; select: seconds "
+              "spent selecting over the whole trial, mean over seeds.")
+        cells = []
+        for rank, r in enumerate(table.itertuples(), 1):
+            diff = ("(baseline)" if r.vs_baseline == "baseline" else "—" if not r.d_n else
+                    f"{pct(r.d_mean, True)} (1 seed)" if r.d_n < 2 else
+                    f"{pct(r.d_mean, True)} [{pct(r.d_lo, True)}, {pct(r.d_hi, True)}]")
+            cells.append([rank, label_of(r.strategy, ref), r.seeds, _pm(r.nauc, r.nauc_std),
+                          _pm(r.final, r.final_std), _pm(r.final_balanced, r.final_balanced_std),
+                          _pm(r.rare_share, r.rare_share_std) if rare else "—", diff,
+                          _pm(r.select_s, r.select_s_std, 1 if r.select_s < 10 else 0, 1.0)])
+        doc.table(["#", "strategy", "seeds", "nAUC", "final", "balanced (final)", "rare share (final)",
+                   f"Δ nAUC vs {ctx.baseline} [95 % CI]", "select s"], cells)
+        by = {v: list(table.loc[table["vs_baseline"] == v, "strategy"]) for v in ("better", "no difference", "worse",
+                                                                                  "n/a")}
+        doc.p(f"Against `{ctx.baseline}` on `{d}` (nAUC, paired 95 % interval): better: {_names(by['better'], ref)}; "
+              f"not distinguishable: {_names(by['no difference'], ref)}; worse: {_names(by['worse'], ref)}"
+              + (f"; fewer than 2 paired seeds: {_names(by['n/a'], ref)}" if by["n/a"] else "") + ".")
+        oracle = [s for s in table["strategy"] if ref.get(s)]
+        for s in oracle:
+            pos = list(table["strategy"]).index(s) + 1
+            doc.p(f"The reference line `{s}` (reads true labels, not deployable) ranks {pos} of {len(table)} by "
+                  f"mean nAUC; {pos - 1} strateg{'y' if pos == 2 else 'ies'} above it.")
+
+
+@draw_kind("ranking")
+def draw_ranking(doc, art, t, ctx):
+    rows, order, ref = t.rows, list(art.runs[0].strategies), refs(t.rows)
+    per = _scores(art, t)
+    scores = {d: sc for d, (sc, _) in per.items()}
+    rank = lb.ranking(scores, order)
+    left = [s for s in order if s in set(rows["strategy"]) and s not in set(rank["strategy"])]
+    if rank.empty:
+        doc.p("No strategy has finished trials in every regime yet: no ranking.")
+        return
+    verdicts = {d: lb.regime_table(sc, order, ctx.baseline).set_index("strategy")["vs_baseline"]
+                for d, sc in scores.items()}
+    fig, ax = plt.subplots(figsize=(6.5, 0.32 * len(rank) + 1.2))
+    y = np.arange(len(rank))[::-1]
+    for yi, r in zip(y, rank.itertuples()):
+        color = ctx.styles.get(r.strategy, ("C0", "o"))[0]
+        ax.errorbar(r.mean_rank, yi, xerr=[[r.mean_rank - r.lo], [r.hi - r.mean_rank]], fmt="o", color=color,
+                    capsize=3, mfc="white" if ref.get(r.strategy) else color)
+    ax.set_yticks(y, [label_of(s, {}) + (" (reads labels)" if ref.get(s) else "") for s in rank["strategy"]],
+                  fontsize="small")
+    ax.set_xlabel(f"mean rank by nAUC over {len(scores)} regimes (1 = best), 95 % bootstrap interval over seeds")
+    ax.grid(axis="x", alpha=0.3)
+    ax.invert_xaxis()
+    name = ctx.fig_name(art)
+    doc.figure(name, fig, f"{art.title}: mean rank over {', '.join(scores)}, best at the top.")
+    doc.p(f"Each strategy's rank by mean nAUC within each regime (1 = best, ties share the mean rank), averaged "
+          f"over the {int(rank['regimes'].iloc[0])} regimes; the interval is the 2.5-97.5 percentile of "
+          f"{lb.BOOTSTRAP_DRAWS} bootstrap draws that resample each regime's seeds with replacement (the same draw "
+          f"for every strategy: paired; a fixed generator, so the page is the same each time it is generated). "
+          f"Against `{ctx.baseline}`: in how many regimes the paired 95 % interval of the nAUC difference lies "
+          "above 0 (better), holds 0, or lies below 0 (worse).")
+    cells = []
+    for i, r in enumerate(rank.itertuples(), 1):
+        v = [verdicts[d].get(r.strategy, "n/a") for d in scores]
+        cells.append([i, label_of(r.strategy, ref), f"{r.mean_rank:.2f} [{r.lo:.2f}, {r.hi:.2f}]", r.best_in,
+                      "/".join(str(v.count(x)) for x in ("better", "no difference", "worse")) if r.strategy
+                      != ctx.baseline else "(baseline)", r.seeds])
+    doc.table(["#", "strategy", "mean rank [95 % bootstrap]", "first in (regimes)",
+               f"vs {ctx.baseline}: better / no difference / worse (regimes)", "seeds per regime"], cells)
+    if left:
+        doc.p("Not ranked (no finished trial in every regime yet): " + _names(left, ref) + ".")
+    wtl_section(doc, rows.rename(columns={"accuracy": "value"}), order, ref)
+    doc.answer = (_answer(rank, verdicts, ref, ctx.baseline, len(scores)), name)
+
+
+def _answer(rank, verdicts, ref, baseline, n_regimes):
+    """Five lines: the best and the worst three by mean rank, who beats the baseline in every regime and who
+    in none, and where a reference that reads true labels sits."""
+    deploy = rank[[not ref.get(s) for s in rank["strategy"]]]
+    fmt = lambda r: f"`{r.strategy}` ({r.mean_rank:.1f} [{r.lo:.1f}, {r.hi:.1f}])"  # noqa: E731
+    count = {s: sum(v.get(s) == "better" for v in verdicts.values()) for s in rank["strategy"] if s != baseline}
+    lines = [f"- Best mean rank over {n_regimes} regimes (by nAUC, 95 % bootstrap interval): "
+             + ", ".join(fmt(r) for r in deploy.head(3).itertuples()) + ".",
+             "- Worst: " + ", ".join(fmt(r) for r in deploy.tail(3).iloc[::-1].itertuples()) + ".",
+             f"- Better than `{baseline}` in every regime (paired 95 % interval above 0): "
+             + (", ".join(f"`{s}`" for s, c in count.items() if c == n_regimes and not ref.get(s)) or "none") + ".",
+             f"- Better than `{baseline}` in no regime: "
+             + (", ".join(f"`{s}`" for s, c in count.items() if c == 0 and not ref.get(s)) or "none") + "."]
+    for r in rank.itertuples():
+        if ref.get(r.strategy):
+            pos = list(rank["strategy"]).index(r.strategy) + 1
+            lines.append(f"- The reference `{r.strategy}` (reads true labels: not deployable) ranks {pos} of "
+                         f"{len(rank)} ({r.mean_rank:.1f}).")
+    return lines

@@ -1,0 +1,143 @@
+"""`albench study` (a study manifest read by the paper's machinery): the imbalance study resolves under every
+profile into the paper's own trials where they coincide, a tiny study runs at smoke scale into a leaderboard
+report, and a user's strategy added with --import/--strategies runs only its own trials and is ranked beside
+the others."""
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.analysis import leaderboard as lb
+from bench.core.errors import ConfigError
+from bench.paper import run as paper_run
+from bench.paper.manifest import load_profile, load_study, resolve
+from bench.paper.status import selected_artifacts, trials_of
+from bench.trial.identity import config_identity
+from strategies import list_strategies
+from tests.helpers import run_cli
+
+TINY_STUDY = """\
+study: "a tiny study"
+baseline: random
+artifacts:
+  overall: {title: "All regimes", group: main, datasets: [digits, digits_dom1], strategies: &s [random, margin,
+            balanced_random_oracle], draw: ranking}
+  balanced: {title: "Balanced", group: main, datasets: [digits], strategies: *s, draw: leaderboard}
+  dominant: {title: "Dominant", group: main, datasets: [digits_dom1], strategies: *s, draw: leaderboard}
+"""
+
+USER_STRATEGY = '''\
+import numpy as np
+from strategies import Strategy, register
+
+@register("mine")
+class Mine(Strategy):
+    """The unlabelled images with the lowest index: a toy rule of a user's own."""
+    def select(self, pool, budget):
+        return np.sort(pool.unlabelled)[:budget].astype(np.int64)
+'''
+
+
+def test_imbalance_study_names_every_regime_and_shares_the_papers_trials():
+    study = load_study("imbalance")
+    arts = resolve(load_profile("cpu"), study)
+    datasets = {d for a in arts for r in a.runs for d in r.datasets}
+    assert datasets == {"cifar10", "cifar10_dom1", "cifar10_rare5", "cifar10_lt100"}
+    labels = {s for a in arts for r in a.runs for s in r.strategies}
+    registered = set(list_strategies())
+    variants = {s for a in arts for r in a.runs for s in r.strategies if "strategy" in r.strategy_params.get(s, {})}
+    assert labels - variants <= registered                      # every plain label is a registered strategy
+    assert {"random", "vabal", "badge", "galaxy", "balanced_random_oracle"} <= labels
+    # the paper's Fig. 3(b) trial on cifar10_dom1 and the study's are one and the same (key and config)
+    paper = trials_of(selected_artifacts(load_profile("cpu"), ["fig3b"]), "r")
+    mine = trials_of(selected_artifacts(load_profile("cpu"), manifest=study), "r")
+    key = ("main", "cifar10_dom1", "vabal", 0)
+    assert key in paper and key in mine
+    a, b = paper[key].cfg, mine[key].cfg
+    assert config_identity(a) == config_identity(b) and a.params_for("vabal") == b.params_for("vabal")
+    assert a.out == b.out
+    # under smoke, every regime has its digits analogue
+    smoke = {d for a in resolve(load_profile("smoke"), study) for r in a.runs for d in r.datasets}
+    assert smoke == {"digits", "digits_dom1", "digits_rare5", "digits_lt100"}
+
+
+def test_unknown_study_says_which_exist():
+    with pytest.raises(ConfigError, match="available: .*imbalance"):
+        load_study("no_such_study")
+
+
+def test_ranking_is_paired_deterministic_and_puts_the_better_strategy_first():
+    rng = np.random.default_rng(0)
+    scores = {}
+    for regime in ("a", "b"):
+        rows = []
+        for k in range(3):
+            base = rng.normal(0.5, 0.05)   # a seed's luck, shared by every strategy under that seed
+            rows += [{"strategy": "good", "seed": k, "nauc": base + 0.05}, {"strategy": "bad", "seed": k, "nauc": base},
+                     {"strategy": "mid", "seed": k, "nauc": base + 0.02}]
+        scores[regime] = pd.DataFrame(rows)
+    r = lb.ranking(scores, ["bad", "mid", "good"], draws=200)
+    assert list(r["strategy"]) == ["good", "mid", "bad"]
+    assert list(r["mean_rank"]) == [1.0, 2.0, 3.0]
+    # paired resampling: the seed's luck cancels, so the order never changes and every interval is a point
+    assert (r["lo"] == r["mean_rank"]).all() and (r["hi"] == r["mean_rank"]).all()
+    assert r.equals(lb.ranking(scores, ["bad", "mid", "good"], draws=200))
+    # a strategy missing from one regime is not ranked
+    scores["b"] = scores["b"][scores["b"]["strategy"] != "mid"]
+    assert list(lb.ranking(scores, ["bad", "mid", "good"], draws=50)["strategy"]) == ["good", "bad"]
+
+
+def test_rare_classes_of_each_imbalance():
+    assert lb.rare_classes("dom", (0,), 4) == [1, 2, 3]
+    assert lb.rare_classes("rare", (4,), 10) == [4]
+    assert lb.rare_classes("lt", 100, 10) == [5, 6, 7, 8, 9]
+    assert lb.rare_classes(None, (), 10) == []
+
+
+def _mtimes(root):
+    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+            for d, _, files in os.walk(root) for f in files if f == "rounds.csv"}
+
+
+def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(tmp_path):
+    study = tmp_path / "tiny.yaml"
+    study.write_text(TINY_STUDY)
+    (tmp_path / "mymod.py").write_text(USER_STRATEGY)
+    base = str(tmp_path / "results")
+    common = ["study", str(study), "--profile", "smoke", "--out", base, "--no-progress"]
+    r = run_cli(*common, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "albench study tiny --profile smoke: 3 artifact(s)" in r.stderr and "12 to run" in r.stderr
+    root = os.path.join(base, "paper-smoke")
+    report = open(os.path.join(root, "report-tiny", "report.md")).read()
+    assert "# albench study `tiny`: profile `smoke`" in report
+    assert "mean rank [95 % bootstrap]" in report and "`mine`" not in report
+    before = _mtimes(root)
+    assert len(before) == 12
+
+    r = run_cli(*common, "--import", "mymod", "--strategies", "mine", cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "16 trial(s), 12 finished, 4 to run (--strategies mine)" in r.stderr
+    after = _mtimes(root)
+    assert {k: v for k, v in after.items() if k in before} == before          # nobody else ran again
+    assert sorted(os.path.relpath(k, root) for k in set(after) - set(before)) == [
+        f"main/{d}/mine/seed{k}/rounds.csv" for d in ("digits", "digits_dom1") for k in (0, 1)]
+    report = open(os.path.join(root, "report-tiny", "report.md")).read()
+    assert "Added to the study on the command line (`--strategies`): `mine`." in report
+    ranking = report.split("mean rank [95 % bootstrap]")[1].split("\n\n")[0]
+    ranked = [line.split("|")[2].strip() for line in ranking.splitlines()[2:]]
+    assert sorted(ranked) == sorted(["random", "margin", "balanced_random_oracle (reads true labels: not "
+                                     "deployable)", "mine"])
+
+    # publish: the page and its figures, and the README's block refreshed with the short answer
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- albench:tiny:smoke start -->\nold\n<!-- albench:tiny:smoke end -->\nrest\n")
+    page = str(tmp_path / "docs" / "board.md")
+    os.makedirs(os.path.dirname(page))
+    written = paper_run.publish("smoke", page, base=base, readme=str(readme), manifest=load_study(str(study)))
+    assert str(readme) in written
+    text = readme.read_text()
+    assert "old" not in text and "- Best mean rank over 2 regimes" in text and "(docs/board/overall-1.png)" in text
+    assert text.startswith("intro\n") and text.endswith("end -->\nrest\n")
+    assert os.path.exists(str(tmp_path / "docs" / "board" / "overall-1.png"))
