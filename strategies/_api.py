@@ -57,12 +57,14 @@ class Strategy:
     it with the round's seed through the same code path and hands it over as ``pool.model``, while
     ``pool.classifier`` stays the evaluated one.  ``evaluate_scoring_model = True`` evaluates the scoring
     model itself instead (one reading of the paper, for BALD).  The loop never looks at a strategy's name
-    or type.  ``diagnostics_`` (a dict set by ``select``) is saved in the round's record, and
+    or type.  ``diagnostics_`` (a dict set by ``select``) is saved in the round's record, as is
+    ``state_dict()`` (a strategy's memory across rounds, given back by ``load_state_dict`` on resume), and
     ``provenance()`` (e.g. the hash of a feature file the strategy reads) in the trial's identity.
     """
 
     name = ""
     needs_labelled = False   # True for a strategy that learns from the labelled images (VAAL, VaB-AL)
+    buys_labels = False      # True for a strategy that reveals labels inside its own batch (GALAXY, DIRECT)
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -87,6 +89,15 @@ class Strategy:
     def reads_true_labels(self) -> bool:
         """True only for reference lines that cheat (``pool.true_labels``); their rows are flagged."""
         return False
+
+    def state_dict(self) -> dict:
+        """What this strategy carries from one round to the next (a bandit's posteriors, ...), JSON-safe: the
+        loop saves it with every round's record and gives it back through ``load_state_dict`` when a trial
+        resumes, so a resumed trial goes on as an uninterrupted one; {} for a strategy without memory."""
+        return {}
+
+    def load_state_dict(self, state: dict):
+        """Take back what ``state_dict`` returned after the last recorded round."""
 
     def provenance(self) -> dict:
         """Inputs besides the pool that change this strategy's picks (file hashes, ...); {} for most."""

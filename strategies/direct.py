@@ -148,6 +148,8 @@ def direct_select(probs, labels, budget: int, oracle, rng: np.random.Generator, 
 
 @register("direct")
 class Direct(Strategy):
+    buys_labels = True   # every pick is revealed inside the batch (pool.reveal)
+
     def __init__(self, parallel_labels: int = 20, min_budget_per_class: int = 60, threshold_tie: str = "middle"):
         if threshold_tie not in TIES:
             raise ValueError(f"threshold_tie must be one of {TIES}, got {threshold_tie!r}")

@@ -103,6 +103,8 @@ def galaxy_select(probs, labels, budget: int, oracle, rng: np.random.Generator,
 
 @register("galaxy")
 class Galaxy(Strategy):
+    buys_labels = True   # every pick is revealed inside the batch (pool.reveal)
+
     def __init__(self, class_choice: str = "round_robin"):
         if class_choice not in CLASS_CHOICES:
             raise ValueError(f"class_choice must be one of {CLASS_CHOICES}, got {class_choice!r}")

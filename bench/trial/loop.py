@@ -81,6 +81,8 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
     round_ss = rounds_ss.spawn(cfg.rounds + 1)
     if records:
         labelled = np.concatenate([records[0]["initial"]] + [r["selected"] for r in records]).astype(np.int64)
+        if records[-1].get("strategy_state"):   # its memory across rounds, as the last recorded round left it
+            strategy.load_state_dict(records[-1]["strategy_state"])
     else:
         candidates = np.setdiff1d(np.arange(len(ds.y_train)), val)   # all of them without a validation split
         labelled = np.sort(np.random.default_rng(init_ss).choice(candidates, cfg.initial, replace=False))
@@ -147,6 +149,9 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
                 raise StrategyContractError(f"strategy {strategy_name!r} changed the pool's images (pool.x) in "
                                             f"round {r}: a strategy reads the pool, never writes it")
             record["diagnostics"] = getattr(strategy, "diagnostics_", {}) or {}
+            state = strategy.state_dict()
+            if state:
+                record["strategy_state"] = state
             if len(pool.revealed):
                 record["revealed"] = pool.revealed.tolist()
             del pool
