@@ -137,7 +137,8 @@ class Tailor(Strategy):
         picks, arms = thompson_merge(batches, self._alpha, reward, k, pool.rng)
         self._pending = [[int(i), int(a)] for i, a in zip(picks, arms)]
         pulls = np.bincount(arms, minlength=len(self._arms))
-        self.diagnostics_ = {"arms": self._names, "updated_with": known, "pulls": pulls.tolist(), "arm_of_pick": arms.tolist(),
+        self.diagnostics_ = {"arms": self._names, "updated_with": known, "pulls": pulls.tolist(),
+                             "arm_of_pick": arms.tolist(),
                              "reward": np.round(reward, 6).tolist(),
                              "posterior_mean": np.round((self._alpha + 1) / (self._alpha + 1).sum(1, keepdims=True),
                                                         6).tolist(),
