@@ -65,6 +65,9 @@ class Strategy:
     name = ""
     needs_labelled = False   # True for a strategy that learns from the labelled images (VAAL, VaB-AL)
     buys_labels = False      # True for a strategy that reveals labels inside its own batch (GALAXY, DIRECT)
+    # what its select time depends on besides the pool's size, so a plan times it once per distinct value:
+    # "classifier" (arch, width: it runs the classifier), "images" (their shape), "classes" (their number)
+    select_cost_depends_on = frozenset({"classifier", "images", "classes"})
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)

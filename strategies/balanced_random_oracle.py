@@ -31,6 +31,8 @@ def balanced_random_draw(labels, counts, budget: int, rng: np.random.Generator) 
 
 @register("balanced_random_oracle")
 class BalancedRandomOracle(Strategy):
+    select_cost_depends_on = frozenset()   # a random draw per class: no model or images
+
     @property
     def reads_true_labels(self) -> bool:
         return True

@@ -86,6 +86,8 @@ def mc_dropout_probs(model, x: torch.Tensor, passes: int, precision: str = None,
 
 @register("bald")
 class BALD(Strategy):
+    select_cost_depends_on = frozenset({"classifier", "images"})   # passes of the network; K: its head only
+
     def __init__(self, dropout: float = 0.25, passes: int = 100, rows_per_batch: int = 8192,
                  evaluate: str = "classifier"):
         if evaluate not in ("classifier", "dropout_network"):

@@ -125,6 +125,8 @@ def _screen_dtype(device):
 
 @register("coreset")
 class CoreSet(Strategy):
+    select_cost_depends_on = frozenset({"classifier", "images"})   # embeddings, then k-center greedy
+
     def __init__(self, layer: str = "embedding", chunk: int = 256):
         self.layer = layer    # "embedding", or 1..4 for a residual block's pooled output
         self.chunk = chunk    # centres per distance chunk (memory: pool x chunk floats)

@@ -95,6 +95,7 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
 
 @register("vaal")
 class VAAL(Strategy):
+    select_cost_depends_on = frozenset({"images"})   # its own VAE and discriminator, not the classifier
     needs_labelled = True   # learns from the labelled images (see Strategy)
     def __init__(self, latent_dim: int = 32, beta: float = 1.0, adversary_param: float = 1.0, lr: float = 5e-4,
                  batch_size: int = 128, epochs: int = 100, vae_steps: int = 2, adv_steps: int = 1, width: int = 128):

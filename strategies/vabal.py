@@ -229,6 +229,14 @@ class VaBAL(Strategy):
         self.train_mask = train_mask      # decoder trained on codes with the classifier's class masked
         self.chunk_elems = chunk_elems    # memory bound of one scoring chunk (floats)
 
+    # parameters that change the arithmetic but not its amount (the same networks, passes and samples)
+    COST_FREE = {"lam": 0.005, "weight": "square", "use_prior": True, "use_difficulty": True, "smoothing": 1.0}
+
+    def for_planning(self):
+        """This strategy with the parameters that do not change its cost at their defaults (``COST_FREE``:
+        the ablations of Table 1 and 2 and Fig. 5(b) cost what VaB-AL costs), so a plan times them once."""
+        return VaBAL(**dict(self.get_params(), **self.COST_FREE)), 1.0
+
     def select(self, pool, budget):
         k_sel = self.check_budget(pool, budget)
         k = pool.num_classes

@@ -136,9 +136,10 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
                     "train": [{"arch": k[0], "width": k[1], "batch": k[2], "shape": f"{k[4]}x{k[5]}x{k[5]}",
                                "train_img_s": v[0], "forward_img_s": v[1]} for k, v in meter.train_cache.items()],
                     "select": [{"strategy": meter.select_labels.get(k, k[0]), "registry_key": k[0], "params": k[1],
-                                "arch": k[2], "width": k[3], "shape": f"{k[5]}x{k[6]}x{k[6]}", "classes": k[7],
+                                "arch": k[2], "width": k[3], "classes": k[7],
+                                "shape": f"{k[5]}x{k[6]}x{k[6]}" if k[5] != "any" else "any",
                                 "a_s": v[0], "b_s_per_image": v[1], "measured_at_pool": v[2], "one_size": v[3]}
-                               for k, v in meter.select_cache.items()]}
+                               for (k, _), v in meter.select_cache.items()]}
     p = Plan(prof.name, root, rows, summarise(trials.values()), summarise(trials[k] for k in core_keys), trials,
              measured)
     p.text = format_plan(p, prof, infos, manifest)
@@ -157,9 +158,11 @@ def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
             lines.append(f"  train {m['arch']} width {m['width']} batch {m['batch']} {m['shape']}: "
                          f"{m['train_img_s']:,.0f} img/s training, {m['forward_img_s']:,.0f} img/s forward")
         for m in p.measured.get("select", []):
-            lines.append(f"  select {m['strategy']} {m['arch']} width {m['width']} {m['shape']} {m['classes']} "
-                         "classes: "
-                         f"{m['a_s']:.3g} s + {m['b_s_per_image'] * 1000:.3g} ms x pool image "
+            lines.append(f"  select {m['strategy']} "
+                         + (f"{m['arch']} width {m['width']} " if m["arch"] != "any" else "any classifier ")
+                         + (f"{m['shape']} " if m["shape"] != "any" else "any images ")
+                         + (f"{m['classes']} classes: " if m["classes"] != "any" else "any classes: ")
+                         + f"{m['a_s']:.3g} s + {m['b_s_per_image'] * 1000:.3g} ms x pool image "
                          f"(measured up to {m['measured_at_pool']} images"
                          + (", one size: an upper bound)" if m["one_size"] else ")"))
     else:

@@ -128,8 +128,11 @@ class Meter:
         mean, std = [0.5] * c, [0.25] * c
         run = replace(cfg, epochs=1, lr_milestones=())
         x, y = data(64 * bs, c, s, self.device)
-        train_classifier(run, x[:bs], y[:bs], 10, 0, mean, std)   # warm-up: threads, kernels, allocator
-        n = 2 * bs
+        # warm-up (threads, kernels, allocator) on a few images of the batch's shape but 1/8 its size: at the
+        # paper's width a full batch takes seconds on a CPU, and the timed call repeats the batch's set-up
+        w = bs if self.device.type == "cuda" else max(2, bs // 8)
+        train_classifier(replace(run, batch_size=w), x[:w], y[:w], 10, 0, mean, std)
+        n = bs
         while True:
             model, seconds = train_classifier(run, x[:n], y[:n], 10, 1, mean, std)
             if seconds >= self.TRAIN_MIN_S or n >= 64 * bs:
@@ -149,17 +152,21 @@ class Meter:
         measured at ``pool`` images (4 of them labelled); ``one_size``: a + b from one call (an upper bound)."""
         strategy = get_strategy(cfg.registry_key(label), **cfg.params_for(label))
         k, c, s = info["num_classes"], info["channels"], info["size"]
-        key = (cfg.registry_key(label), json.dumps(strategy.get_params(), sort_keys=True, default=str),
-               cfg.arch, cfg.width, cfg.eval_batch_size, c, s, k, cfg.threads, cfg.precision)   # budget: see _select
-        if key not in self.select_cache:
+        # a cheaper copy where its cost is proportional to a knob, or one that costs the same (variants)
+        probe, factor = strategy.for_planning()
+        deps = strategy.select_cost_depends_on   # a value it does not depend on is left out of the key
+        key = (cfg.registry_key(label), json.dumps(probe.get_params(), sort_keys=True, default=str),
+               *((cfg.arch, cfg.width, cfg.eval_batch_size) if "classifier" in deps else ("any",) * 3),
+               *((c, s) if "images" in deps else ("any",) * 2), k if "classes" in deps else "any",
+               cfg.threads, cfg.precision)   # budget: see _select
+        if (key, factor) not in self.select_cache:
             self.select_labels[key] = label
-            probe, factor = strategy.for_planning()   # a cheaper copy where its cost is proportional to a knob
             if factor != 1.0:
                 self.log(f"  {label}: timed on a cheaper copy, x{factor:g} ({probe!r})")
             with torch_threads(cfg.threads):
                 a, b, pool, one = self._kept("select", key, lambda: self._select(cfg, label, probe, info))
-            self.select_cache[key] = (a * factor, b * factor, pool, one)
-        return self.select_cache[key]
+            self.select_cache[(key, factor)] = (a * factor, b * factor, pool, one)
+        return self.select_cache[(key, factor)]
 
     def _select(self, cfg, label, strategy, info):
 
