@@ -20,7 +20,6 @@ from typing import List
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from bench.core.contract import selection_problems
 from bench.core.device import resolve_device, resolve_precision, sync
@@ -28,6 +27,7 @@ from bench.core.errors import StrategyContractError, StrategyError, describe_fai
 from bench.core.pool import LabelLeakError, Pool
 from bench.trial.identity import trial_identity
 from bench.trial.preflight import prepare
+from bench.trial.progress import TrialBar
 from bench.trial.store import (
     TrialLock,
     atomic_write,
@@ -94,14 +94,12 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
     mean, std = channel_stats(ds.x_train)
     k = ds.num_classes
     class_cols = [f"count_{c}" for c in ds.classes]
-    # the bar counts training images (a round's epochs cost its labelled pool's size: round 5's are 6x round
-    # 0's on the paper's schedule, so counting epochs made the ETA far too short); selection is not in it,
-    # and the bar says when a round is selecting
+    # the bar counts training images, and each round's evaluation and selection in image-equivalents
+    # (bench.trial.progress), so its ETA covers whole rounds
     images = [(cfg.initial + r * cfg.budget) * cfg.epochs * m
               for r, m in enumerate(models_per_round(strategy, cfg.rounds))]
-    desc = f"{cfg.dataset}/{strategy_name}/seed{seed}"
-    bar = tqdm(total=sum(images), initial=sum(images[:len(rows)]), desc=desc, unit="img", unit_scale=True,
-               disable=not progress, position=position, leave=True, dynamic_ncols=True)
+    bar = TrialBar(images, len(rows), f"{cfg.dataset}/{strategy_name}/seed{seed}", disable=not progress,
+                   position=position)
     for r in range(len(rows), cfg.rounds + 1):
         train_seed, select_ss = round_ss[r].spawn(2)
         train_seed = int(train_seed.generate_state(1)[0])
@@ -139,7 +137,7 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
                         source_index=getattr(ds, "train_index", None), true_labels=strategy.reads_true_labels,
                         precision=precision)
             unlabelled = pool.unlabelled.copy()
-            bar.set_postfix_str(f"round {r}: selecting {cfg.budget} (not in the ETA)")
+            bar.set_postfix_str(f"round {r}: selecting {cfg.budget}")
             t0 = time.perf_counter()
             selected = select_checked(strategy, pool, cfg.budget, strategy_name, r)
             sync(device)
@@ -169,6 +167,7 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
             atomic_write(os.path.join(path, "config.json"), json.dumps(header, indent=2))
             header = None
         save_round(path, rows, records)
+        bar.round_done(r, train_s + (score_s if np.isfinite(score_s) else 0.0), eval_s, select_s)
         bar.set_postfix(round=r, n=len(labelled), acc=f"{metrics['accuracy']:.3f}")
         labelled = np.concatenate([labelled, selected])
         del model, scorer
