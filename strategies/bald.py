@@ -108,7 +108,7 @@ class BALD(Strategy):
     def for_planning(self):
         """At most 4 passes, scaled by passes / 4 (a pass is a forward of the network past the stem)."""
         passes = min(self.passes, 4)
-        return BALD(**dict(self.get_params(), passes=passes)), self.passes / passes
+        return type(self)(**dict(self.get_params(), passes=passes)), self.passes / passes
 
     def score(self, pool, idx):
         step = max(1, self.rows_per_batch // self.passes)

@@ -113,7 +113,7 @@ class VAAL(Strategy):
         """One epoch at width <= 16, scaled by epochs x (width / 16)^2 (its iterations grow with the epochs,
         an iteration's convolutions with the square of the width)."""
         width = min(self.width, 16)
-        return VAAL(**dict(self.get_params(), epochs=1, width=width)), self.epochs * (self.width / width) ** 2
+        return type(self)(**dict(self.get_params(), epochs=1, width=width)), self.epochs * (self.width / width) ** 2
 
     def iterations(self, n_pool: int) -> int:
         """The authors' iteration count: pool images x epochs / batch."""

@@ -235,7 +235,7 @@ class VaBAL(Strategy):
     def for_planning(self):
         """This strategy with the parameters that do not change its cost at their defaults (``COST_FREE``:
         the ablations of Table 1 and 2 and Fig. 5(b) cost what VaB-AL costs), so a plan times them once."""
-        return VaBAL(**dict(self.get_params(), **self.COST_FREE)), 1.0
+        return type(self)(**dict(self.get_params(), **self.COST_FREE)), 1.0
 
     def select(self, pool, budget):
         k_sel = self.check_budget(pool, budget)

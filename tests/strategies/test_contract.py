@@ -13,6 +13,15 @@ def test_contract(name):
     assert check_strategy(type(get_strategy(name)), **FAST.get(name, {}))
 
 
+@pytest.mark.parametrize("name", list_strategies())
+def test_the_plans_cheaper_copy_is_the_same_kind_of_strategy(name):
+    """``for_planning`` (what ``--plan`` times) builds the strategy's own class, so a subclass (power_bald,
+    balanced_bald) is timed as itself, with a positive scale factor."""
+    s = get_strategy(name)
+    probe, factor = s.for_planning()
+    assert type(probe) is type(s) and factor > 0
+
+
 def test_registry_basics():
     assert list_strategies() == sorted(list_strategies()) and "random" in list_strategies()
     with pytest.raises(KeyError, match="available: .*random"):
