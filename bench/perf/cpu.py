@@ -47,6 +47,7 @@ from bench.trial.timing import data
 from bench.trial.train import evaluate, train_classifier
 from strategies import get_strategy
 from strategies.badge import badge_kmeans_pp, gradient_factors
+from strategies.batchbald import batchbald_greedy
 from strategies.coreset import k_center_greedy
 
 FIG3B = artifact("fig3b").runs[0]   # the trial sizes measured here are those of its first dataset
@@ -237,6 +238,48 @@ def select_versus_peer(n, dim, n_lab, k, delta, peer=True,
     return out
 
 
+def batchbald_versus_peer(n: int, passes: int, classes: int, picks: int, configs: int, peer=True):
+    """Seconds of albench's greedy BatchBALD and scikit-activeml's on the same S x N x C dropout probabilities
+    (seeded Dirichlet draws) and the same number of label configurations once they are sampled
+    (``configs``: albench's ``configs``, the peer's ``n_MC_samples``); and whether the first 3 picks agree
+    (afterwards both sample configurations, each with its own generator)."""
+
+    probs = np.random.default_rng(0).dirichlet([0.3] * classes, size=(passes, n))
+    t0 = time.perf_counter()
+    mine, _ = batchbald_greedy(torch.from_numpy(probs), picks, configs, np.random.default_rng(0))
+    out = {"albench": time.perf_counter() - t0}
+    try:
+        import skactiveml.pool as sk
+        from skactiveml.base import SkactivemlClassifier
+    except ImportError:
+        return out
+    if not peer:
+        return out
+
+    class Member(SkactivemlClassifier):   # one dropout pass as a committee member: its probabilities by index
+        def __init__(self, p=None, classes=None, missing_label=np.nan):
+            super().__init__(classes=classes, missing_label=missing_label)
+            self.p = p
+
+        def fit(self, X, y, sample_weight=None):
+            self.classes_ = np.asarray(self.classes)
+            return self
+
+        def predict_proba(self, X):
+            return self.p[np.asarray(X)[:, 0].astype(int)]
+
+    members = [Member(probs[k], classes=list(range(classes))).fit(None, None) for k in range(passes)]
+    x, y = np.arange(n, dtype=float)[:, None], np.full(n, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        theirs = sk.BatchBALD(n_MC_samples=configs, random_state=0).query(x, y, members, fit_ensemble=False,
+                                                                             batch_size=picks)
+        out["scikit-activeml"] = time.perf_counter() - t0
+    out["same_first_3"] = bool(list(mine[:3]) == list(theirs[:3]))
+    return out
+
+
 def run(threads: int = 1, quick: bool = False, fma_units: int = 2, report=print):
     """Every section; ``report(name, value, unit)`` prints a row. Returns the figures as a dict."""
 
@@ -305,6 +348,14 @@ def run(threads: int = 1, quick: bool = False, fma_units: int = 2, report=print)
         if theirs is not None:
             report(f"  {name}, scikit-activeml on the same features", theirs, "s")
             report(f"  {name}, speed-up albench / scikit-activeml", theirs / mine, "x")
+    bb = (200, 4, 10, 4, 100) if quick else (2000, passes, 10, 10, 1000)   # albench's default candidates
+    t = res["batchbald"] = batchbald_versus_peer(*bb)
+    what = f"BatchBALD, {bb[3]} picks of {bb[0]:,} ({bb[1]} passes, {bb[2]} classes, {bb[4]} configurations)"
+    report(f"{what}, albench", t["albench"], "s")
+    if "scikit-activeml" in t:
+        report(f"  BatchBALD, scikit-activeml on the same probabilities (same first 3 picks: {t['same_first_3']})",
+               t["scikit-activeml"], "s")
+        report("  BatchBALD, speed-up albench / scikit-activeml", t["scikit-activeml"] / t["albench"], "x")
     if not quick:   # ProbCover's ball graph at 50,000 takes ~30 s here: left out to keep the run short
         big = res["select_50k"] = select_versus_peer(50_000, 64, 500, 500, delta=1.0, peer=False,
                                                      names=("coreset", "typiclust", "badge"))
