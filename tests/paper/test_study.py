@@ -141,3 +141,12 @@ def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(t
     assert "old" not in text and "- Best mean rank over 2 regimes" in text and "(docs/board/overall-1.png)" in text
     assert text.startswith("intro\n") and text.endswith("end -->\nrest\n")
     assert os.path.exists(str(tmp_path / "docs" / "board" / "overall-1.png"))
+    # generated again from the same results: the same bytes (the bootstrap's generator is fixed, PNGs carry no
+    # date), so the committed page can be checked on a fresh clone without training
+    again = str(tmp_path / "again" / "board.md")
+    os.makedirs(os.path.dirname(again))
+    paper_run.publish("smoke", again, base=base, readme=None, manifest=load_study(str(study)))
+    assert open(again, "rb").read() == open(page, "rb").read()
+    for name in os.listdir(str(tmp_path / "docs" / "board")):
+        assert open(os.path.join(os.path.dirname(again), "board", name), "rb").read() == \
+            open(str(tmp_path / "docs" / "board" / name), "rb").read(), name
