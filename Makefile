@@ -16,6 +16,7 @@ ARGS     ?=
 EXTRAS   ?= dev
 PROFILE  ?= smoke
 ONLY     ?=
+STUDY    ?= imbalance
 DATA_ROOT ?=
 
 # PROFILE=cpu on the command line runs `make bench` at that scale profile's recipe (width 16, 30 epochs, ...)
@@ -24,7 +25,7 @@ RUN_FLAGS = --data $(DATA) --out $(OUT) --executor $(EXECUTOR) --workers $(WORKE
 	$(if $(STRATEGY),--strategy $(STRATEGY)) $(if $(SEEDS),--seeds $(SEEDS)) \
 	$(if $(CONFIG),--config $(CONFIG)) $(if $(DEVICE),--device $(DEVICE)) $(ARGS)
 
-.PHONY: setup test test-all lint bench fig3b figures list report perf paper gpu-check verify clean
+.PHONY: setup test test-all lint bench fig3b figures list report perf paper study gpu-check verify clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +77,13 @@ paper:
 		$(if $(ONLY),--only $(ONLY)) $(if $(STRATEGIES),--strategies $(STRATEGIES)) $(if $(SEEDS),--seeds $(SEEDS)) \
 		$(if $(DEVICE),--device $(DEVICE)) \
 		$(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(ARGS)
+
+# a study beside the paper (configs/studies/$(STUDY).yaml; default: the imbalance leaderboard) at a scale profile,
+# in the same results tree: the missing trials, then its report under $(OUT)/paper-$(PROFILE)/report-$(STUDY)/
+study:
+	$(PY) -m bench study $(STUDY) --profile $(PROFILE) --out $(OUT) --executor $(EXECUTOR) --workers $(WORKERS) \
+		$(if $(ONLY),--only $(ONLY)) $(if $(STRATEGIES),--strategies $(STRATEGIES)) $(if $(SEEDS),--seeds $(SEEDS)) \
+		$(if $(DEVICE),--device $(DEVICE)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(ARGS)
 
 # one prepared script for a GPU machine (<= 12 min; tiny on a CPU): GPU tests, perf sections, a Fig. 3(b) trial
 gpu-check:
