@@ -126,7 +126,7 @@ def cmd_paper(a):
         raise ConfigError(f"--workers must be >= 1, got {a.workers}")
     only, base = _csv(a.only) or None, a.out or "results"
     strategies, imports = _csv(a.strategies) or None, getattr(a, "imports", [])
-    manifest = paper_run.study(a.study, imports, strategies) if getattr(a, "study", None) else None
+    manifest = paper_run.study(a.study, imports, strategies, a.profile) if getattr(a, "study", None) else None
     if a.plan:
         paper_plan.plan(a.profile, only, base, measure=not a.no_measure, device=a.device or "auto",
                         data_root=a.data_root, remeasure=a.remeasure, manifest=manifest)

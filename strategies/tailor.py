@@ -20,7 +20,9 @@ Choices left open, and ours:
   that albench has and that buy no labels), with ``margin`` and ``base`` in place of their GALAXY and MLP
   arms (one arm per class each in their code; GALAXY uses picked labels inside the batch). Strategies that
   buy labels inside their own batch (``galaxy``, ``direct``: ``buys_labels``) are refused as candidates:
-  TAILOR would have to select every image they revealed.
+  TAILOR would have to select every image they revealed; so are strategies that score with a model of their
+  own (BALD's dropout network: ``scoring_model_options``) or read true labels. Each arm runs at its registry
+  defaults (a profile's ``strategy_params`` for that strategy do not reach it).
 - No label is bought: the update reads the picks' labels at the next round's select, when they are
   labelled (nothing uses the posterior in between, so this is the authors' end-of-batch update), and the
   round's budget pays for exactly the batch.
@@ -87,6 +89,11 @@ class Tailor(Strategy):
         if "tailor" in names:
             raise ValueError("tailor: a candidate cannot be tailor itself")
         self._arms = [get_strategy(n) for n in names]
+        own_model = [n for n, s in zip(names, self._arms) if s.scoring_model_options or s.reads_true_labels]
+        if own_model:
+            raise ValueError(f"tailor: candidate(s) {', '.join(own_model)} score with a model of their own (or read "
+                             "the true labels); TAILOR's arms share the round's evaluated classifier (choose others, "
+                             f"e.g. {DEFAULT_CANDIDATES})")
         buying = [n for n, s in zip(names, self._arms) if s.buys_labels]
         if buying:
             raise ValueError(f"tailor: candidate(s) {', '.join(buying)} buy labels inside their own batch; TAILOR "

@@ -115,21 +115,27 @@ def draw_ranking(doc, art, t, ctx):
     y = np.arange(len(rank))[::-1]
     for yi, r in zip(y, rank.itertuples()):
         color = ctx.styles.get(r.strategy, ("C0", "o"))[0]
-        ax.errorbar(r.mean_rank, yi, xerr=[[r.mean_rank - r.lo], [r.hi - r.mean_rank]], fmt="o", color=color,
+        ax.errorbar(r.mean_rank, yi, xerr=[[max(0.0, r.mean_rank - r.lo)], [max(0.0, r.hi - r.mean_rank)]], fmt="o",
+                    color=color,
                     capsize=3, mfc="white" if ref.get(r.strategy) else color)
     ax.set_yticks(y, [label_of(s, {}) + (" (reads labels)" if ref.get(s) else "") for s in rank["strategy"]],
                   fontsize="small")
-    ax.set_xlabel(f"mean rank by nAUC over {len(scores)} regimes (1 = best), 95 % bootstrap interval over seeds")
+    n_regimes = int(rank["regimes"].iloc[0])
+    ax.set_xlabel(f"mean rank by nAUC over {n_regimes} regimes (1 = best), 95 % bootstrap interval over seeds")
     ax.grid(axis="x", alpha=0.3)
     ax.invert_xaxis()
     name = ctx.fig_name(art)
-    doc.figure(name, fig, f"{art.title}: mean rank over {', '.join(scores)}, best at the top.")
+    doc.figure(name, fig, f"{art.title}: mean rank over {', '.join(scores)}, best at the top (hollow: reads "
+               "true labels).")
     doc.p(f"Each strategy's rank by mean nAUC within each regime (1 = best, ties share the mean rank), averaged "
           f"over the {int(rank['regimes'].iloc[0])} regimes; the interval is the 2.5-97.5 percentile of "
           f"{lb.BOOTSTRAP_DRAWS} bootstrap draws that resample each regime's seeds with replacement (the same draw "
           f"for every strategy: paired; a fixed generator, so the page is the same each time it is generated). "
           f"Against `{ctx.baseline}`: in how many regimes the paired 95 % interval of the nAUC difference lies "
-          "above 0 (better), holds 0, or lies below 0 (worse).")
+          "above 0 (better), holds 0, or lies below 0 (worse). Read both as a guide, not as tests: with 3 seeds "
+          "a regime has only 10 distinct bootstrap resamples, so the rank interval under-covers and need not "
+          "contain the point estimate; and with one comparison per strategy and regime, about 1 in 20 verdicts "
+          "of 'better' or 'worse' is expected by chance alone.")
     cells = []
     for i, r in enumerate(rank.itertuples(), 1):
         v = [verdicts[d].get(r.strategy, "n/a") for d in scores]
@@ -141,7 +147,7 @@ def draw_ranking(doc, art, t, ctx):
     if left:
         doc.p("Not ranked (no finished trial in every regime yet): " + _names(left, ref) + ".")
     wtl_section(doc, rows.rename(columns={"accuracy": "value"}), order, ref)
-    doc.answer = (_answer(rank, verdicts, ref, ctx.baseline, len(scores)), name)
+    doc.answer = (_answer(rank, verdicts, ref, ctx.baseline, n_regimes), name)
 
 
 def _answer(rank, verdicts, ref, baseline, n_regimes):
@@ -150,13 +156,16 @@ def _answer(rank, verdicts, ref, baseline, n_regimes):
     deploy = rank[[not ref.get(s) for s in rank["strategy"]]]
     fmt = lambda r: f"`{r.strategy}` ({r.mean_rank:.1f} [{r.lo:.1f}, {r.hi:.1f}])"  # noqa: E731
     count = {s: sum(v.get(s) == "better" for v in verdicts.values()) for s in rank["strategy"] if s != baseline}
+    tested = {s: sum(v.get(s, "n/a") != "n/a" for v in verdicts.values()) for s in count}
+    worst = deploy.iloc[3:].tail(3)   # never the best ones again when few strategies are ranked
     lines = [f"- Best mean rank over {n_regimes} regimes (by nAUC, 95 % bootstrap interval): "
              + ", ".join(fmt(r) for r in deploy.head(3).itertuples()) + ".",
-             "- Worst: " + ", ".join(fmt(r) for r in deploy.tail(3).iloc[::-1].itertuples()) + ".",
+             "- Worst: " + (", ".join(fmt(r) for r in worst.iloc[::-1].itertuples()) or "—") + ".",
              f"- Better than `{baseline}` in every regime (paired 95 % interval above 0): "
              + (", ".join(f"`{s}`" for s, c in count.items() if c == n_regimes and not ref.get(s)) or "none") + ".",
-             f"- Better than `{baseline}` in no regime: "
-             + (", ".join(f"`{s}`" for s, c in count.items() if c == 0 and not ref.get(s)) or "none") + "."]
+             f"- Better than `{baseline}` in no regime where it was tested: "
+             + (", ".join(f"`{s}`" for s, c in count.items() if c == 0 and tested[s] and not ref.get(s)) or "none")
+             + "."]
     for r in rank.itertuples():
         if ref.get(r.strategy):
             pos = list(rank["strategy"]).index(r.strategy) + 1

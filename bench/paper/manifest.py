@@ -148,6 +148,9 @@ def load_study(name: str, strategies=()) -> dict:
                           "(or give the path of a study manifest)")
     raw = load_manifest(path)
     raw["_name"] = os.path.splitext(os.path.basename(path))[0]
+    if raw["_name"] in ("claims", "paper"):
+        raise ConfigError(f"a study cannot be named {raw['_name']!r} (the paper's own README block and command use "
+                          "it): rename the file")
     named = {s for a in raw["artifacts"].values() for s in a.get("strategies") or ()}
     extra = [s for s in strategies if s not in named]
     for a in raw["artifacts"].values():

@@ -27,6 +27,7 @@ from bench.paper.status import fill_status, selected_artifacts, trials_of
 from bench.trial.grid import Trial, run_grid
 from bench.trial.preflight import check_writable, import_user_modules, preflight
 from bench.trial.store import atomic_write
+from strategies import list_strategies
 
 
 def profile_record(prof: Profile) -> dict:
@@ -86,11 +87,19 @@ def _only(todo, trials, arts, field: str, wanted, option: str) -> list:
     return [t for t in todo if getattr(t, field) in wanted]
 
 
-def study(name: str, imports=(), strategies=()) -> dict:
+def study(name: str, imports=(), strategies=(), profile: str = None) -> dict:
     """The study manifest ``name`` (``bench.paper.manifest.load_study``) after importing the user's modules
-    (``imports``: they register their strategies), with ``strategies`` it does not name added to it."""
+    (``imports``: they register their strategies), with ``strategies`` it does not name added to it: each a
+    registered strategy or a variant of ``profile``'s ``strategy_params``."""
     import_user_modules(list(imports))
-    return load_study(name, strategies or ())
+    manifest = load_study(name, strategies or ())
+    variants = {k for k, v in ((load_profile(profile).raw.get("strategy_params") or {}) if profile else {}).items()
+                if isinstance(v, dict) and "strategy" in v}
+    unknown = [s for s in manifest["_added"] if s not in list_strategies() and s not in variants]
+    if unknown:
+        raise ConfigError(f"--strategies {','.join(unknown)}: neither in study {manifest['_name']!r} nor a registered "
+                          f"strategy (registered: {', '.join(list_strategies())}; your own: --import its module)")
+    return manifest
 
 
 def run(profile, only=None, base: str = "results", executor: str = "local", workers: int = 1,

@@ -88,10 +88,26 @@ def test_ranking_is_paired_deterministic_and_puts_the_better_strategy_first():
     assert list(lb.ranking(scores, ["bad", "mid", "good"], draws=50)["strategy"]) == ["good", "bad"]
 
 
+def test_ranking_leaves_out_a_strategy_without_a_finite_score_and_counts_shared_firsts():
+    rows = [{"strategy": s, "seed": k, "nauc": v} for k in range(2) for s, v in (("a", 0.5), ("b", 0.5),
+                                                                                   ("c", float("nan")))]
+    r = lb.ranking({"x": pd.DataFrame(rows)}, ["a", "b", "c"], draws=20)
+    assert list(r["strategy"]) == ["a", "b"] and list(r["best_in"]) == [1, 1] and list(r["mean_rank"]) == [1.5, 1.5]
+
+
+def test_a_study_refuses_an_unknown_strategy_and_a_reserved_name(tmp_path):
+    with pytest.raises(ConfigError, match="neither in study 'imbalance' nor a registered strategy"):
+        paper_run.study("imbalance", strategies=["no_such_strategy"])
+    assert "vabal_released" in paper_run.study("imbalance", strategies=["vabal_released"], profile="cpu")["_added"]
+    (tmp_path / "claims.yaml").write_text("artifacts: {}\n")
+    with pytest.raises(ConfigError, match="cannot be named 'claims'"):
+        load_study(str(tmp_path / "claims.yaml"))
+
+
 def test_rare_classes_of_each_imbalance():
     assert lb.rare_classes("dom", (0,), 4) == [1, 2, 3]
     assert lb.rare_classes("rare", (4,), 10) == [4]
-    assert lb.rare_classes("lt", 100, 10) == [5, 6, 7, 8, 9]
+    assert lb.rare_classes("lt", 100, 10) == [5, 6, 7, 8, 9] and lb.rare_classes("lt", 1, 10) == []
     assert lb.rare_classes(None, (), 10) == []
 
 
@@ -150,3 +166,35 @@ def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(t
     for name in os.listdir(str(tmp_path / "docs" / "board")):
         assert open(os.path.join(os.path.dirname(again), "board", name), "rb").read() == \
             open(str(tmp_path / "docs" / "board" / name), "rb").read(), name
+
+
+def test_the_ranking_draws_when_a_point_estimate_falls_outside_its_bootstrap_interval(tmp_path):
+    """With 3 seeds and near-ties the bootstrap's ranks shrink toward the middle, so the best strategy's mean
+    rank (1.0) can lie below its interval: the figure's error bars are clipped instead of crashing the page."""
+    from bench.paper.doc import Doc
+    from bench.paper.draw import DRAW, Context
+    from bench.paper.gather import Trials
+
+    names = [f"s{i}" for i in range(28)]
+    regimes = ["digits", "digits_dom1", "digits_rare5", "digits_lt100"]
+    (tmp_path / "t.yaml").write_text(f"artifacts:\n  overall: {{group: main, datasets: [{', '.join(regimes)}], "
+                                     f"strategies: [{', '.join(names)}], draw: ranking}}\n")
+    art = resolve(load_profile("smoke"), load_study(str(tmp_path / "t.yaml")), only=["overall"])[0]
+    rng = np.random.default_rng(0)
+    rows = []
+    for d in regimes:
+        acc = {s: rng.normal(0.5, 0.01, 3) for s in names}
+        best = max(v.mean() for s, v in acc.items() if s != "s0")
+        acc["s0"] += best - acc["s0"].mean() + 1e-4   # s0 first by its mean in every regime, by a hair
+        for s, v in acc.items():
+            rows += [{"dataset": d, "strategy": s, "seed": k, "round": r, "n_labelled": 20 + 10 * r,
+                      "accuracy": v[k], "balanced_accuracy": v[k], "select_seconds": 0.0, "reads_true_labels": False}
+                     for k in range(3) for r in range(3)]
+    t = Trials()
+    t.frames.append(pd.DataFrame(rows))
+    rank = lb.ranking({d: lb.regime_scores(t.rows[t.rows["dataset"] == d]) for d in regimes}, names)
+    s0 = rank[rank["strategy"] == "s0"].iloc[0]
+    assert s0["mean_rank"] == 1.0 and s0["lo"] > 1.0   # the case in question
+    doc = Doc()
+    DRAW["ranking"](doc, art, t, Context(load_profile("smoke"), str(tmp_path), "s1", names))
+    assert doc.figures and doc.answer

@@ -62,7 +62,8 @@ def test_two_arm_toy_the_arm_that_finds_the_rare_class_wins_the_pulls():
 def test_contract_and_refusals():
     assert check_strategy(get_strategy("tailor").__class__, candidates="least_confidence,margin")
     for bad, why in (("margin", "2 or more"), ("margin,margin", "2 or more"), ("margin,galaxy", "buy labels"),
-                     ("margin,tailor", "itself"), ("margin,nope", "unknown strategy")):
+                     ("margin,tailor", "itself"), ("margin,nope", "unknown strategy"),
+                     ("margin,bald", "model of their own"), ("margin,balanced_random_oracle", "true labels")):
         with pytest.raises(ValueError, match=why):
             get_strategy("tailor", candidates=bad)
 
