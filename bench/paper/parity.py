@@ -16,6 +16,8 @@ The decision rule, fixed before the results: the candidate is *within noise* of 
 per-strategy interval (mean over rounds or final) lies wholly above or below 0, and neither interval
 over all pairs does. A claim whose verdict changes is listed either way: with 3 seeds a verdict near the
 edge of its interval can change with any perturbation, so those rows are read beside the intervals.
+"Not within noise" is drawn as soon as a row whose every pair has finished has an interval wholly on one side
+of 0 (no later pair can change that row); "within noise" only once every pair has finished.
 """
 import os
 from typing import Dict, List, Tuple
@@ -90,7 +92,8 @@ def _claims(profile: str, root: str, only) -> Dict[Tuple[str, str], str]:
 
 def build_page(profiles=("cpu", "cpu-bf16"), base: str = "results", only=None) -> Tuple[Doc, dict]:
     """The parity page as a Doc, and its decision: {'pairs', 'expected', 'within_noise' (None until every
-    expected pair finished), 'changed_claims'}."""
+    expected pair finished, unless a row whose pairs have all finished already excludes 0: then False),
+    'changed_claims'}."""
 
     ref, cand = (load_profile(p) for p in profiles)
     arts = selected_artifacts(ref, only, default_core=True)
@@ -121,13 +124,16 @@ def build_page(profiles=("cpu", "cpu-bf16"), base: str = "results", only=None) -
           "interval below lies wholly above or below 0.")
     header = ["group", "dataset", "strategy", "pairs"] + [f"Δ {name}" for name, _ in METRICS] + \
         [f"{ref.name} final", f"{cand.name} final", f"seconds {ref.name} / {cand.name}"]
-    table, outside = [], []
+    table, outside, settled = [], [], []
+    seeds_of = pd.Series([k[:3] for k in expected]).value_counts().to_dict()   # (group, dataset, strategy) -> seeds
     if not p.empty:
         for (g, d, s), sub in p.groupby(["group", "dataset", "strategy"], sort=False):
             cells = [_interval(sub[f"d_{key}"]) for _, key in METRICS]
             for (name, key) in METRICS:
                 if _excludes_zero(sub[f"d_{key}"]):
                     outside.append(f"`{s}` ({g}, {d}), {name}")
+                    if len(sub) == seeds_of.get((g, d, s)):   # every pair of this row in: no later pair moves it
+                        settled.append(outside[-1])
             fr, fc = stats.mean_std(sub["final_ref"]), stats.mean_std(sub["final_cand"])
             table.append([g, f"`{d}`", f"`{s}`", len(sub)] + cells +
                          [f"{fr[0]:.2f} ± {fr[1]:.2f}" if fr[2] > 1 else f"{fr[0]:.2f}",
@@ -172,16 +178,31 @@ def build_page(profiles=("cpu", "cpu-bf16"), base: str = "results", only=None) -
     within = None
     if complete:
         within = not outside and not overall_out
+    elif settled:   # the rule needs no interval to exclude 0; a finished row's interval already does
+        within = False
     doc.h(2, "Decision")
     if within is None:
         doc.p("Pending: the study is not complete.")
+    elif not complete:
+        doc.p(f"`{cand.name}` is **not within noise of** `{ref.name}`, already determined before the study is "
+              "complete: " + "; ".join(settled) + " lie(s) wholly on one side of 0 in a row whose every pair has "
+              "finished, so no later pair can change it (the rule needs no interval to exclude 0). The remaining "
+              "pairs still run, to complete this page and the claims' table.")
     else:
         doc.p(f"`{cand.name}` is **{'within noise of' if within else 'not within noise of'}** `{ref.name}`"
               + (": no interval excludes 0." if within else ": " + "; ".join(outside + overall_out) +
                  " lie(s) wholly on one side of 0."))
         doc.p("Claims whose verdict changes: " + ("; ".join(f"{w}: {c} ({x} → {y})" for (w, c), (x, y) in
                                                           changes.items()) if changes else "none") + ".")
-    return doc, {"pairs": len(p), "expected": len(expected), "within_noise": within,
+    n_tests = len(table) * len(METRICS)
+    if within is False and n_tests:
+        doc.p(f"Read with the rule's known weakness: {n_tests} per-strategy intervals at 95 % would each exclude 0 "
+              f"with probability 1/20 even if the profiles were equivalent (about {n_tests / 20:.1f} of them, and at "
+              f"least one with probability {1 - 0.95 ** n_tests:.0%} if they were independent); the rule, fixed "
+              "before the results, does not correct for that. So this verdict is the conservative one: the "
+              "reference's precision is kept, as the rule says; one or two borderline rows outside 0 are not by "
+              "themselves evidence of a bias of the candidate.")
+    return doc, {"pairs": len(p), "expected": len(expected), "within_noise": within, "complete": complete,
                  "changed_claims": len(changes), "outside": outside + overall_out, "verdicts": verdicts}
 
 
@@ -196,4 +217,5 @@ def publish(profiles, path: str, base: str = "results", only=None) -> dict:
 def summary(decision: dict) -> List[str]:
     within = decision["within_noise"]
     return [f"{decision['pairs']} of {decision['expected']} pairs finished",
-            "decision: pending" if within is None else f"decision: {'within' if within else 'not within'} noise"]
+            "decision: pending" if within is None else f"decision: {'within' if within else 'not within'} noise"
+            + ("" if decision.get("complete", True) else " (already determined by a finished row)")]

@@ -77,3 +77,24 @@ def test_an_unfinished_study_draws_no_decision(tmp_path, capsys):
 def test_profiles_that_run_other_trials_are_refused(tmp_path):
     with pytest.raises(Exception, match="do not run the same trials"):
         parity.build_page(("smoke", "cpu"), str(tmp_path), ONLY)
+
+
+def test_a_finished_row_outside_noise_decides_before_the_study_is_complete(tmp_path, capsys):
+    """vabal's pairs all finished with an interval above 0: 'not within noise' is settled, though another
+    strategy's pair is missing; a row outside noise that is not finished settles nothing."""
+    base = str(tmp_path)
+    shifts = {("vabal", 0): 0.02, ("vabal", 1): 0.022}
+    _tree(base, lambda s, k: shifts.get((s, k), 0.005 if k == 0 else -0.005))
+    prof = load_profile("smoke-bf16")
+    victim = os.path.join(prof.root(base), "table1", "digits_dom1", "vabal_prior", "seed1", "rounds.csv")
+    os.remove(victim)
+    doc, decision = parity.build_page(("smoke", "smoke-bf16"), base, ONLY)
+    assert decision["pairs"] < decision["expected"] and decision["within_noise"] is False
+    assert "already determined before the study is complete" in doc.markdown()
+    main(["parity", "--profiles", "smoke,smoke-bf16", "--only", "table1", "--out", base])
+    assert "not within noise (already determined by a finished row)" in capsys.readouterr().err
+    # vabal's seed 1 missing instead (on both datasets): its rows are no longer finished, nothing is settled yet
+    _tree(base, lambda s, k: shifts.get((s, k), 0.005 if k == 0 else -0.005))
+    for d in ("digits", "digits_dom1"):
+        os.remove(os.path.join(prof.root(base), "table1", d, "vabal", "seed1", "rounds.csv"))
+    assert parity.build_page(("smoke", "smoke-bf16"), base, ONLY)[1]["within_noise"] is None
