@@ -86,10 +86,6 @@ class BatchBALD(BALD):
         self.max_candidates = max_candidates   # highest-BALD unlabelled images the greedy search considers
         self.configs = configs                 # label configurations of the batch, enumerated or sampled
 
-    def for_planning(self):
-        passes = min(self.passes, 4)
-        return BatchBALD(**dict(self.get_params(), passes=passes)), self.passes / passes
-
     def select(self, pool, budget):
         k = self.check_budget(pool, budget)
         idx = pool.unlabelled

@@ -188,6 +188,11 @@ def _dominant(spec):
     return tuple(p.value) if p.kind == "dom" else None
 
 
+def recorded_classes(t, dataset):
+    """The class names ``dataset``'s trials recorded in their config.json (None if none did)."""
+    return next((c.get("classes") for k, c in t.configs.items() if k[1] == dataset and c.get("classes")), None)
+
+
 def rare_shares(art, t):
     """Per dominant dataset of ``art`` with results: (its rows with ``value`` = the share of every class but
     the dominant one(s) in the labelled pool, the dominant class names); and notes on datasets left out."""
@@ -199,7 +204,7 @@ def rare_shares(art, t):
     for d in datasets:
         dom = _dominant(d)
         sub = rows[rows["dataset"] == d]
-        classes = next((c.get("classes") for k, c in t.configs.items() if k[1] == d and c.get("classes")), None)
+        classes = recorded_classes(t, d)
         if dom is None or classes is None:
             notes.append(f"`{d}`: " + ("no dominant class in its spec" if dom is None else "class names unknown"))
             continue

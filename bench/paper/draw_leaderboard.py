@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 from bench.analysis import leaderboard as lb  # noqa: E402
 from bench.analysis.collect import per_seed_curve  # noqa: E402
 from bench.analysis.figures import draw_curves  # noqa: E402
-from bench.paper.draw import draw_kind, refs  # noqa: E402
+from bench.paper.draw import draw_kind, recorded_classes, refs  # noqa: E402
 from bench.paper.sections import label_of, pct, spread_note, wtl_section  # noqa: E402
 from bench.trial.preflight import import_datasets  # noqa: E402
 
@@ -20,7 +20,7 @@ from bench.trial.preflight import import_datasets  # noqa: E402
 def _rare_columns(dataset, t):
     """The count columns of ``dataset``'s rare classes (``lb.rare_classes`` of its spec, named from the class
     list its trials recorded), and the rare classes' names ('' for a balanced dataset or unknown classes)."""
-    classes = next((c.get("classes") for k, c in t.configs.items() if k[1] == dataset and c.get("classes")), None)
+    classes = recorded_classes(t, dataset)
     try:
         p = import_datasets().parse_spec(dataset)
     except (KeyError, ValueError):
