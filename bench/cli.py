@@ -124,12 +124,15 @@ def cmd_paper(a):
 
     if a.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {a.workers}")
+    if (a.measure_budget or 0) < 0:
+        raise ConfigError(f"--measure-budget takes seconds >= 0 (0: measure everything), got {a.measure_budget:g}")
     only, base = _csv(a.only) or None, a.out or "results"
     strategies, imports = _csv(a.strategies) or None, getattr(a, "imports", [])
     manifest = paper_run.study(a.study, imports, strategies, a.profile) if getattr(a, "study", None) else None
     if a.plan:
         paper_plan.plan(a.profile, only, base, measure=not a.no_measure, device=a.device or "auto",
-                        data_root=a.data_root, remeasure=a.remeasure, manifest=manifest)
+                        data_root=a.data_root, remeasure=a.remeasure, manifest=manifest,
+                        **({} if a.measure_budget is None else {"budget_s": a.measure_budget}))
     if not a.plan and not a.report:
         paper_run.run(a.profile, only, base, a.executor, a.workers, a.device, a.data_root, a.address,
                       progress=not a.no_progress, strategies=strategies, seeds=_seeds(a.seeds), manifest=manifest,
@@ -230,6 +233,9 @@ def build_parser():
         q.add_argument("--no-measure", action="store_true", help="--plan without measuring speeds (no wall time)")
         q.add_argument("--remeasure", action="store_true", help="--plan: measure every speed again (by default a "
                        "speed measured on this machine by an earlier plan is reused)")
+        q.add_argument("--measure-budget", type=float, metavar="S",
+                       help="--plan: seconds to spend measuring (default 15; 0: no bound); past it, a speed like one "
+                       "measured is extrapolated from it (marked ~) and measured by a later --plan")
         q.add_argument("--no-progress", action="store_true")
         q.set_defaults(fn=cmd_paper)
     pa = sub.add_parser("parity", help="the same trials under two profiles (e.g. fp32 and bf16), paired by seed: "

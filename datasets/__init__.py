@@ -13,6 +13,7 @@ from datasets.registry import (  # noqa: E402
                                data_root,
                                describe_grammar,
                                get_dataset,
+                               kept_index,
                                known_labels,
                                list_datasets,
                                parse_spec,
@@ -20,4 +21,4 @@ from datasets.registry import (  # noqa: E402
 )
 
 __all__ = ["Dataset", "get_dataset", "list_datasets", "parse_spec", "data_root", "register_dataset",
-           "describe_grammar", "known_labels"]
+           "describe_grammar", "known_labels", "kept_index"]

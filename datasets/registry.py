@@ -228,7 +228,7 @@ def get_dataset(spec: str, root: Optional[str] = None, seed: int = 0, download: 
                 image_size: int = 0) -> Dataset:
     """Load ``spec`` (see the module docstring) from ``data_root(root)``; ``seed`` draws the removal;
     ``image_size`` > 0 resizes every image to image_size x image_size (PIL bilinear), 0 keeps them as they are."""
-    base, kind, value = parse_spec(spec)
+    base = parse_spec(spec).base
     if int(image_size) < 0:
         raise ConfigError(f"image_size={image_size}: give a size N > 0 to resize to N x N, or 0 to keep the images")
     info = base_of(base)
@@ -237,12 +237,9 @@ def get_dataset(spec: str, root: Optional[str] = None, seed: int = 0, download: 
     n_classes = len(raw["classes"])
     if info.num_classes and n_classes != info.num_classes:
         raise DatasetCorruptError(f"{raw['source']}: {base} has {info.num_classes} classes, found {n_classes}")
-    if kind in ("dom", "rare") and value[-1] >= n_classes:
-        raise UnknownNameError(f"dataset {spec!r}: {raw['source']} has classes 1..{n_classes} (1-based, A <= B); "
-                       f"the {describe_grammar()}")
-    x_train, y_train, keep = raw["x_train"], raw["y_train"], None
-    if kind:
-        keep = suffix_keep(y_train, kind, value, n_classes, info.dom_fraction, info.rare_fraction, seed)
+    x_train, y_train = raw["x_train"], raw["y_train"]
+    keep = kept_index(spec, y_train, n_classes, seed, raw["source"])
+    if keep is not None:
         x_train, y_train = x_train[keep], y_train[keep]
     return Dataset(spec=spec, x_train=x_train, y_train=y_train, x_test=raw["x_test"], y_test=raw["y_test"],
                    classes=tuple(raw["classes"]), source=relative_source(raw["source"], data_root(root)),
@@ -258,6 +255,19 @@ def relative_source(source: str, root: str) -> str:
     return source if rel.startswith(os.pardir) else rel
 
 
+def kept_index(spec: str, y_base, n_classes: int, seed: int = 0, source: str = ""):
+    """The indices of its base's training labels ``y_base`` that ``spec``'s suffix keeps at ``seed`` (None: no
+    suffix, all kept): ``get_dataset``'s removal, also applied to labels alone (a plan loads each base once)."""
+    base, kind, value = parse_spec(spec)
+    if not kind:
+        return None
+    if kind in ("dom", "rare") and value[-1] >= n_classes:
+        raise UnknownNameError(f"dataset {spec!r}: {source or base} has classes 1..{n_classes} (1-based, A <= B); "
+                               f"the {describe_grammar()}")
+    info = base_of(base)
+    return suffix_keep(y_base, kind, value, n_classes, info.dom_fraction, info.rare_fraction, seed)
+
+
 def known_labels(spec: str):
     """((channels, size), training labels after the spec's imbalance at seed 0, test count) of a spec whose
     base has ``KNOWN_SHAPES``, computed without its data (for a plan); None for any other base."""
@@ -266,7 +276,5 @@ def known_labels(spec: str):
         return None
     shape, per_class, n_test = KNOWN_SHAPES[base]
     y = np.repeat(np.arange(len(per_class)), per_class)
-    if kind:
-        info = BASES[base]
-        y = y[suffix_keep(y, kind, value, len(per_class), info.dom_fraction, info.rare_fraction, 0)]
-    return shape, y, n_test
+    keep = kept_index(spec, y, len(per_class))
+    return shape, y if keep is None else y[keep], n_test

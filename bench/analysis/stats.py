@@ -14,7 +14,12 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
-from scipy import stats as st
+
+
+def _st():
+    """scipy.stats, imported on first use: about 0.6 s that a plan or a trial never needs."""
+    from scipy import stats
+    return stats
 
 
 def mean_std(values) -> Tuple[float, float, int]:
@@ -31,7 +36,7 @@ def t_interval(values, confidence: float = 0.95) -> Optional[Tuple[float, float]
     m, s, n = mean_std(values)
     if n < 2:
         return None
-    half = st.t.ppf(0.5 + confidence / 2, n - 1) * s / np.sqrt(n)
+    half = _st().t.ppf(0.5 + confidence / 2, n - 1) * s / np.sqrt(n)
     return float(m - half), float(m + half)
 
 
@@ -47,7 +52,7 @@ def paired_t_test(a, b) -> Optional[float]:
         return None
     if all_equal(d):   # scipy would warn of precision loss and return a noisy p
         return 1.0 if all_equal(np.append(d, 0.0)) else 0.0
-    return float(st.ttest_rel(d, np.zeros_like(d)).pvalue)
+    return float(_st().ttest_rel(d, np.zeros_like(d)).pvalue)
 
 
 def all_equal(values, rel: float = 1e-12) -> bool:

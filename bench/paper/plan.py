@@ -1,28 +1,38 @@
 """``albench paper --plan``: per artifact, the trials finished / partial / missing, the training images they need and a
 wall-time estimate measured on this machine.
 
-The estimate is measured, not guessed, on this machine and device, once per call:
+The estimate is measured, not guessed, on this machine and device (``bench.trial.timing.Meter``):
   training   images/s of ``bench.trial.train.train_classifier`` at the trial's classifier (arch, width, batch,
-             image shape) on synthetic images, timed until a call lasts >= 1 s (after a warm-up call);
-             a round trains n_labelled x epochs images (twice for a strategy whose
+             image shape) on synthetic images, timed until a call lasts >= 0.5 s (after a warm-up call on 1/8
+             of a batch); a round trains n_labelled x epochs images (twice for a strategy whose
              ``scoring_model_options`` asks for its own scoring model, but for the last round, which
              selects nothing: ``bench.trial.loop.models_per_round``);
   evaluation images/s of ``bench.trial.train.predict`` over the test (and validation) split, every round;
   select     seconds of the strategy's own ``select`` (its parameters, this profile's classifier) on a
-             synthetic pool of 4 labelled + 4 unlabelled images, the unlabelled grown 4x until a call lasts
-             >= 0.5 s with >= 256 unlabelled, or the next would last > 10 s; the last two sizes give a line
+             synthetic pool of 4 labelled + 4 unlabelled images, the unlabelled grown 4x (rungs skipped where
+             the line so far predicts a short call) until a call lasts >= 0.25 s with >= 256 unlabelled, or the
+             next would last > 3 s; the last two sizes give a line
              a + b x pool images (one size, when the first call is that slow: through 0, an upper bound), applied to
              the dataset's pool (labelled + unlabelled: VAAL's iterations and the features of CoreSet and
              VaB-AL grow with both; BALD's passes see the unlabelled only, so it is overestimated by up to
              the labelled share, at most 3,000 of 9,500 images in the paper's CIFAR-10+[K] rounds).
              A strategy whose cost is proportional to one of its parameters (VAAL's epochs and width squared,
-             BALD's passes: ``Strategy.for_planning``) is timed on a cheaper copy and scaled, and the log says so.
-             Every speed measured is kept per machine (``speed_cache_path``) and read back by later plans.
-  data       seconds to load the trial's dataset here (once per trial, as the loop does).
+             BALD's passes: ``Strategy.for_planning``) is timed on a cheaper copy and scaled, and the log says so;
+             a select is timed once per classifier / image shape / class count only where its cost depends on
+             it (``Strategy.select_cost_depends_on``).
+  data       seconds to load the trial's dataset's files here (once per trial, as the loop does; measured
+             once per base file: ``bench.paper.status.base_labels``).
+Every speed measured is kept per machine (``speed_cache_path``) and read back by later plans. A call measures
+for about ``PLAN_BUDGET_S`` seconds (``--measure-budget``; a measurement starts only where its predicted length
+fits), the most common classifier and image shape first: past it, a speed like one measured (the same training
+recipe or strategy at another classifier, image shape or class count) is extrapolated from it by the ratio of
+forward FLOPs (image values, classes: ``Meter``), marked ``~`` in the table, and measured by later calls (one
+at least each); a speed with nothing like it measured is always measured; ``--remeasure`` measures all now.
 Not counted: process start-up, several trials sharing the device.
 """
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
@@ -54,6 +64,7 @@ def estimate(t: TrialPlan, info: dict, meter: Optional[Meter]):
         return
     rate, fwd = meter.train(cfg, info)
     a, b = meter.select(cfg, t.strategy, info)[:2]
+    t.approx = meter.notes(cfg, t.strategy, info)
     per_round = [images[r] / rate + (info["n_test"] + info["n_val"]) / fwd
                  + (a + b * info["n_train"] if r < cfg.rounds else 0.0) for r in range(len(sizes))]
     t.seconds = info["load_s"] + sum(per_round)   # every run of a trial loads its dataset once
@@ -77,7 +88,8 @@ def summarise(trials) -> dict:
     out = {s: sum(t.status == s for t in trials) for s in STATUSES}
     secs = [t.seconds for t in trials]
     left = [t.seconds_left if t.status != "finished" else 0.0 for t in trials]
-    out.update(trials=len(trials), train_images=sum(t.train_images for t in trials),
+    out.update(trials=len(trials), approx=sum(bool(t.approx) for t in trials),
+               train_images=sum(t.train_images for t in trials),
                train_images_left=sum(t.train_images_left for t in trials if t.status != "finished"),
                seconds=None if any(s is None for s in secs) else sum(secs),
                seconds_left=None if any(s is None for s in left) else sum(left))
@@ -93,13 +105,16 @@ def human(seconds) -> str:
     return f"{seconds:.0f} s"
 
 
+PLAN_BUDGET_S = 15.0   # seconds a plan spends measuring before it extrapolates (see the module docstring)
+
+
 def plan(profile, only=None, base: str = "results", measure=True, device: str = "auto", data_root: str = None,
-         quiet: bool = False, remeasure: bool = False, manifest: dict = None) -> Plan:
+         quiet: bool = False, remeasure: bool = False, manifest: dict = None, budget_s: float = PLAN_BUDGET_S) -> Plan:
     """The cost and progress of ``profile``'s artifacts (``only``: those; default all; of a study's
     ``manifest``, default the paper's), printed unless
-    ``quiet``. ``measure``: True (measure speeds here, or read those an earlier plan measured on this machine
-    from ``speed_cache_path()``; ``remeasure``: measure them again), False (images only, no time) or a
-    ``Meter``."""
+    ``quiet``. ``measure``: True (measure speeds here for up to ``budget_s`` seconds (0: no bound), or read those
+    an earlier plan measured on this machine from ``speed_cache_path()``; ``remeasure``: measure them all
+    again, whatever the budget), False (images only, no time) or a ``Meter``."""
     prof = load_profile(profile) if isinstance(profile, str) else profile
     root = prof.root(base)
     check_profile_root(prof, root)
@@ -110,19 +125,25 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
     cache = speed_cache_path()
     if remeasure and cache and os.path.exists(cache):
         os.remove(cache)
-    meter = measure if isinstance(measure, Meter) else (Meter(device, cache=cache) if measure else None)
-    infos = {}
+    meter = measure if isinstance(measure, Meter) else (
+        Meter(device, cache=cache, budget_s=0.0 if remeasure else budget_s) if measure else None)
     started = time.perf_counter()
     if meter is not None:
         meter.log(f"{command(prof.name, manifest)} --plan: measuring speeds on {meter.describe()}")
-    for t in trials.values():
-        infos[t.key] = info = dataset_info(t.cfg)
-        estimate(t, info, meter)
+    infos = {k: dataset_info(t.cfg) for k, t in trials.items()}
+    # the most common classifier and image shape first: what the budget measures covers the most trials
+    shape = {k: (t.cfg.arch, t.cfg.width, infos[k]["channels"], infos[k]["size"], infos[k]["num_classes"])
+             for k, t in trials.items()}
+    common = Counter(shape.values())
+    for k in sorted(trials, key=lambda k: -common[shape[k]]):
+        estimate(trials[k], infos[k], meter)
     if meter is not None and meter.cache_path:
+        n = len(meter.train_cache) + len(meter.select_cache)
         meter.log(f"  speeds: {meter.reused} read from this machine's earlier measurements, "
-                  f"{len(meter.train_cache) + len(meter.select_cache) - meter.reused} measured now "
-                  f"({time.perf_counter() - started:.0f} s; kept in {meter.cache_path}; "
-                  "--remeasure to measure all again)")
+                  f"{n - meter.reused - len(meter.approx)} measured now ({time.perf_counter() - started:.0f} s; "
+                  f"kept in {meter.cache_path}; --remeasure to measure all again)"
+                  + (f", {len(meter.approx)} extrapolated past the {meter.budget_s:g} s measuring budget (marked ~; "
+                     "later --plan calls measure them, at least one each)" if meter.approx else ""))
     rows = []
     for art in arts:
         keys = {(r.group, d, s, k) for r in art.runs for d in r.datasets for s in r.strategies for k in r.seeds}
@@ -134,11 +155,13 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
     if meter is not None:
         measured = {"device": meter.describe(),
                     "train": [{"arch": k[0], "width": k[1], "batch": k[2], "shape": f"{k[4]}x{k[5]}x{k[5]}",
-                               "train_img_s": v[0], "forward_img_s": v[1]} for k, v in meter.train_cache.items()],
+                               "train_img_s": v[0], "forward_img_s": v[1], "approx": meter.approx.get(("train", k), "")}
+                              for k, v in meter.train_cache.items()],
                     "select": [{"strategy": meter.select_labels.get(k, k[0]), "registry_key": k[0], "params": k[1],
                                 "arch": k[2], "width": k[3], "classes": k[7],
                                 "shape": f"{k[5]}x{k[6]}x{k[6]}" if k[5] != "any" else "any",
-                                "a_s": v[0], "b_s_per_image": v[1], "measured_at_pool": v[2], "one_size": v[3]}
+                                "a_s": v[0], "b_s_per_image": v[1], "measured_at_pool": v[2], "one_size": v[3],
+                                "approx": meter.approx.get(("select", k), "")}
                                for (k, _), v in meter.select_cache.items()]}
     p = Plan(prof.name, root, rows, summarise(trials.values()), summarise(trials[k] for k in core_keys), trials,
              measured)
@@ -155,16 +178,17 @@ def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
     if p.measured:
         lines.append(f"measured on {p.measured['device']}:")
         for m in p.measured["train"]:
-            lines.append(f"  train {m['arch']} width {m['width']} batch {m['batch']} {m['shape']}: "
-                         f"{m['train_img_s']:,.0f} img/s training, {m['forward_img_s']:,.0f} img/s forward")
+            lines.append(f"{m['approx'][:1] or ' '} train {m['arch']} width {m['width']} batch {m['batch']} "
+                         f"{m['shape']}: {m['train_img_s']:,.0f} img/s training, {m['forward_img_s']:,.0f} img/s "
+                         "forward" + (f" ({m['approx'][2:]})" if m["approx"] else ""))
         for m in p.measured.get("select", []):
-            lines.append(f"  select {m['strategy']} "
+            lines.append(f"{m['approx'][:1] or ' '} select {m['strategy']} "
                          + (f"{m['arch']} width {m['width']} " if m["arch"] != "any" else "any classifier ")
                          + (f"{m['shape']} " if m["shape"] != "any" else "any images ")
                          + (f"{m['classes']} classes: " if m["classes"] != "any" else "any classes: ")
                          + f"{m['a_s']:.3g} s + {m['b_s_per_image'] * 1000:.3g} ms x pool image "
-                         f"(measured up to {m['measured_at_pool']} images"
-                         + (", one size: an upper bound)" if m["one_size"] else ")"))
+                         + (f"({m['approx'][2:]})" if m["approx"] else f"(measured up to {m['measured_at_pool']} "
+                            "images" + (", one size: an upper bound)" if m["one_size"] else ")")))
     else:
         lines.append("no speeds measured (measure=False): training images only, no wall time")
     lines.append("datasets:")
@@ -181,9 +205,10 @@ def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
     lines += ["", head, "-" * len(head)]
 
     def row(name, r, title=""):
+        mark = "~" if r.get("approx") else ""   # some of its speeds extrapolated, not measured
         return (f"{name:10s} {r['trials']:6d} {r['finished']:5d} {r['partial']:5d} {r['missing']:5d} "
-                f"{r['conflict']:5d} {r['train_images']:14,d} {human(r['seconds']):>10s} "
-                f"{human(r['seconds_left']):>10s}  {title}")
+                f"{r['conflict']:5d} {r['train_images']:14,d} {mark + human(r['seconds']):>10s} "
+                f"{mark + human(r['seconds_left']):>10s}  {title}")
 
     for r in p.artifacts:
         title = r["title"] + (f" (draws {r['source']}'s runs)" if r["source"] else "")
@@ -200,6 +225,10 @@ def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
     if p.measured:
         lines.append("est. = the measured speeds above x each trial's rounds (training, evaluation, select) + loading "
                      "its dataset, one trial at a time on this device; not counted: start-up, concurrent trials")
+        if p.total.get("approx"):
+            lines.append(f"~ = {p.total['approx']} trial(s) estimated with speeds extrapolated from like ones past the "
+                         "measuring budget (by the ratio of forward FLOPs, image values or classes): later --plan "
+                         "calls measure them, at least one each (--remeasure: all now)")
         lines += recorded_lines(p)
     return "\n".join(lines)
 

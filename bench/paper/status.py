@@ -37,6 +37,7 @@ class TrialPlan:
     seconds: Optional[float] = None  # estimated, whole trial (None: not measured)
     seconds_left: Optional[float] = None
     recorded_seconds: float = 0.0    # what its recorded rounds took (their timing columns), as run here
+    approx: List[str] = field(default_factory=list)   # how its speeds were extrapolated ([]: all measured)
 
     @property
     def key(self):
@@ -108,31 +109,44 @@ def fill_status(trials: Dict[tuple, TrialPlan]):
                 else "partial"
 
 
-_DATA_CACHE = {}
+_DATA_CACHE, _BASE_CACHE = {}, {}
+
+
+def base_labels(spec: str, data_root: Optional[str], image_size: int):
+    """(training labels, (channels, size), test count, classes, source, load seconds) of ``spec``'s base, loaded
+    once per process: its variants (the base with a dom / rare / lt suffix) read the same files, and their
+    removal is applied to these labels (``datasets.kept_index``), so a plan loads each file once."""
+    datasets = import_datasets()
+    base = datasets.parse_spec(spec).base
+    key = (base, image_size, data_root)
+    if key not in _BASE_CACHE:
+        t0 = time.perf_counter()
+        try:
+            sized = {"image_size": image_size} if image_size else {}
+            ds = datasets.get_dataset(base, data_root or None, seed=0, **sized)
+            _BASE_CACHE[key] = (ds.y_train, ds.x_train.shape[1:3], len(ds.y_test), ds.num_classes, "data",
+                                time.perf_counter() - t0)
+        except DataError:
+            known = datasets.known_labels(base)   # a paper base's class sizes, when its data is not here
+            if known is None:
+                raise
+            (c, h), y, n_test = known
+            _BASE_CACHE[key] = (y, (c, image_size or h), n_test, len(np.unique(y)),
+                                "sizes from the spec: data not found here", 0.0)
+    return _BASE_CACHE[key]
 
 
 def dataset_info(cfg) -> dict:
     """Channels, image size, training / test / validation counts and classes of ``cfg.dataset``: read from
-    the data when it is here, else (CIFAR, NEU) computed from the spec's known class sizes."""
+    the data when it is here, else (CIFAR, NEU) computed from the spec's known class sizes; ``load_s``: the
+    seconds its base took to load (once per base: ``base_labels``)."""
 
     key = (cfg.dataset, cfg.image_size, cfg.data_root, cfg.validation)
     if key in _DATA_CACHE:
         return _DATA_CACHE[key]
-
-    datasets = import_datasets()
-    t0 = time.perf_counter()
-    try:
-        ds = datasets.get_dataset(cfg.dataset, cfg.data_root or None, seed=0,
-                                  **({"image_size": cfg.image_size} if cfg.image_size else {}))
-        y, (c, h), n_test, source = ds.y_train, ds.x_train.shape[1:3], len(ds.y_test), "data"
-        k, load_s = ds.num_classes, time.perf_counter() - t0
-    except DataError:
-        known = datasets.known_labels(cfg.dataset)   # a paper base's class sizes, when its data is not here
-        if known is None:
-            raise
-        (c, h), y, n_test = known
-        k, h = len(np.unique(y)), cfg.image_size or h
-        source, load_s = "sizes from the spec: data not found here", 0.0
+    y, (c, h), n_test, k, source, load_s = base_labels(cfg.dataset, cfg.data_root, cfg.image_size)
+    keep = import_datasets().kept_index(cfg.dataset, y, k)
+    y = y if keep is None else y[keep]
     n_val = len(validation_split(y, cfg.validation, 0))
     _DATA_CACHE[key] = out = {"channels": int(c), "size": int(h), "n_train": int(len(y)) - n_val,
                               "n_val": n_val, "n_test": int(n_test), "num_classes": int(k), "source": source,

@@ -1,7 +1,9 @@
 """Timing on this machine, one measuring code for the plan's estimates (``Meter``) and ``make perf``: synthetic
 images, a select() timed on a pool built as the loop builds it, speeds kept per machine."""
 import contextlib
+import functools
 import json
+import math
 import os
 import sys
 import time
@@ -60,18 +62,27 @@ def machine_signature(device) -> str:
 
 class Meter:
     """Speeds measured on this machine, each once per distinct key (see the module docstring); with a
-    ``cache`` path, kept there per machine (``machine_signature``) and read back by the next plan."""
+    ``cache`` path, kept there per machine (``machine_signature``) and read back by the next plan.
+
+    ``budget_s`` (0: none) bounds the seconds spent measuring: once spent, or where a measurement's predicted
+    length would pass it, a speed whose like was measured (training at another classifier or image shape, the
+    same strategy at another classifier, shape or class count) is extrapolated from it by the ratio of their
+    costs (``forward_flops``, ``select_cost_ratio``), marked in ``approx`` and never kept, so a later call
+    measures it (each call measures at least one); a speed with nothing like it measured is measured whatever
+    the budget."""
 
     TRAIN_MIN_S = 0.5                      # a timed training call lasts at least this long (or 64 batches)
     SELECT_MIN_S, SELECT_MIN_POOL = 0.25, 256  # select timed until both (batches of a strategy's own
     SELECT_MAX_S = 3.0                         # models amortised), or the next call would last longer
 
-    def __init__(self, device="auto", log=None, cache: str = ""):
+    def __init__(self, device="auto", log=None, cache: str = "", budget_s: float = 0.0):
 
         self.device = resolve_device(device or "auto")
         self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
         self.train_cache, self.select_cache, self.select_labels = {}, {}, {}
         self.cache_path, self.reused, self.stored = cache, 0, {}
+        self.budget_s, self.spent, self.took = budget_s, 0.0, {}   # took: seconds of each measurement here
+        self.approx, self.known = {}, {}   # (kind, key) -> how it was extrapolated / a speed measured or kept
         if cache and os.path.exists(cache):
             try:
                 with open(cache) as f:
@@ -79,15 +90,27 @@ class Meter:
             except (OSError, ValueError, AttributeError):
                 self.log(f"  {cache} is unreadable: measuring again (it will be rewritten)")
 
-    def _kept(self, kind: str, key, measure):
+    def _kept(self, kind: str, key, measure, like=None):
         """The speed under ``key`` at the torch threads in force: from this machine's cache, or ``measure()``d
-        and added to it."""
+        and added to it, or, past the budget, ``like``'s: (key measured like it, cost ratio, how) -> extrapolated."""
 
         name = f"{kind} {json.dumps(key, default=str)} threads={torch.get_num_threads()}"
         if name in self.stored:
             self.reused += 1
-            return tuple(self.stored[name])
+            self.known[(kind, key)] = value = tuple(self.stored[name])
+            return value
+        if like is not None and self.budget_s:
+            src, ratio, how = like
+            # past the budget, once this call has measured something (each call measures one more at least)
+            if self.took and self.spent + self._predicted(kind, key, src, ratio) > self.budget_s:
+                value = self._extrapolated(kind, src, ratio)
+                self.approx[(kind, key)] = f"~ extrapolated: {how} (past the {self.budget_s:g} s measuring budget)"
+                return value
+        t0 = time.perf_counter()
         value = measure()
+        self.took[(kind, key)] = time.perf_counter() - t0
+        self.spent += self.took[(kind, key)]
+        self.known[(kind, key)] = value
         if self.cache_path:
 
             self.stored[name] = list(value)
@@ -110,15 +133,56 @@ class Meter:
             f"cpu ({n} torch thread{'s' if n > 1 else ''}; a profile's threads= applies while measuring its runs)"
         return f"{name}, torch {torch.__version__}"
 
+    def train_key(self, cfg, info) -> tuple:
+
+        return (cfg.arch, cfg.width, cfg.batch_size, cfg.eval_batch_size, info["channels"], info["size"],
+                step_mode(cfg, self.device), cfg.threads, cfg.crop_pad, cfg.hflip, cfg.precision)
+
     def train(self, cfg, info) -> Tuple[float, float]:
         """(training images/s, forward images/s) of cfg's classifier at the dataset's image shape."""
 
-        key = (cfg.arch, cfg.width, cfg.batch_size, cfg.eval_batch_size, info["channels"], info["size"],
-               step_mode(cfg, self.device), cfg.threads, cfg.crop_pad, cfg.hflip, cfg.precision)
+        key = self.train_key(cfg, info)
         if key not in self.train_cache:
+            # like it: the same recipe at another classifier or image shape, scaled by their forward FLOPs
+            same = [k for kind, k in self.known if kind == "train" and k[2:4] + k[6:] == key[2:4] + key[6:]]
+            like = self._nearest(same, lambda k: forward_flops(cfg.arch, cfg.width, key[4], key[5], 10)
+                                 / forward_flops(k[0], k[1], k[4], k[5], 10),
+                                 lambda k: f"{k[0]} width {k[1]} {k[4]}x{k[5]}x{k[5]}'s speed / its forward FLOPs")
             with torch_threads(cfg.threads):
-                self.train_cache[key] = self._kept("train", key, lambda: self._train(cfg, info))
+                self.train_cache[key] = self._kept("train", key, lambda: self._train(cfg, info), like)
         return self.train_cache[key]
+
+    @staticmethod
+    def _nearest(keys, ratio, how):
+        """(key, cost ratio, how) of the measured ``keys`` whose cost ``ratio`` (ours / theirs) is nearest 1."""
+        if not keys:
+            return None
+        best = min(keys, key=lambda k: abs(math.log(ratio(k))))
+        r = ratio(best)
+        return best, r, f"{how(best)} x{r:.3g}"
+
+    def _predicted(self, kind, key, src, ratio) -> float:
+        """Seconds that measuring ``key`` would take: its like's measurement here x their cost ratio, or (its like
+        read from the cache) the work of a measurement at the extrapolated speed: a training call on 1 1/8
+        batches and a forward pass over 2 batches; a select's last two rungs (1 1/4 x the last)."""
+        if (kind, src) in self.took:
+            return self.took[(kind, src)] * ratio
+        value = self._extrapolated(kind, src, ratio)
+        if kind == "train":
+            return 1.125 * key[2] / value[0] + 2 * key[2] / value[1]
+        return 1.25 * (value[0] + value[1] * value[2])
+
+    def _extrapolated(self, kind, src, ratio):
+
+        value = self.known[(kind, src)]
+        if kind == "train":
+            return value[0] / ratio, value[1] / ratio
+        return value[0] * ratio, value[1] * ratio, *value[2:]
+
+    def notes(self, cfg, label, info) -> list:
+        """How the speeds of a trial like ``cfg`` (``label``) were extrapolated; [] when all were measured."""
+        keys = [("train", self.train_key(cfg, info)), ("select", self.select_key(cfg, label, info)[0])]
+        return [self.approx[k] for k in keys if k in self.approx]
 
     def _train(self, cfg, info):
 
@@ -150,6 +214,21 @@ class Meter:
     def select(self, cfg, label, info) -> Tuple[float, float, int, bool]:
         """(a, b, pool, one_size): select seconds ~ a + b x the pool's images (labelled + unlabelled), last
         measured at ``pool`` images (4 of them labelled); ``one_size``: a + b from one call (an upper bound)."""
+        key, factor, probe = self.select_key(cfg, label, info)
+        if (key, factor) not in self.select_cache:
+            self.select_labels[key] = label
+            if factor != 1.0:
+                self.log(f"  {label}: timed on a cheaper copy, x{factor:g} ({probe!r})")
+            same = [k for kind, k in self.known if kind == "select" and k[:2] + k[8:] == key[:2] + key[8:]]
+            like = self._nearest(same, lambda k: select_cost_ratio(key, k, info),
+                                 lambda k: f"{label} at {select_where(k)}")
+            with torch_threads(cfg.threads):
+                a, b, pool, one = self._kept("select", key, lambda: self._select(cfg, label, probe, info), like)
+            self.select_cache[(key, factor)] = (a * factor, b * factor, pool, one)
+        return self.select_cache[(key, factor)]
+
+    def select_key(self, cfg, label, info):
+        """(key, factor, probe): what a select's speed is kept under, and the cheaper copy timed for it."""
         strategy = get_strategy(cfg.registry_key(label), **cfg.params_for(label))
         k, c, s = info["num_classes"], info["channels"], info["size"]
         # a cheaper copy where its cost is proportional to a knob, or one that costs the same (variants)
@@ -159,14 +238,7 @@ class Meter:
                *((cfg.arch, cfg.width, cfg.eval_batch_size) if "classifier" in deps else ("any",) * 3),
                *((c, s) if "images" in deps else ("any",) * 2), k if "classes" in deps else "any",
                cfg.threads, cfg.precision)   # budget: see _select
-        if (key, factor) not in self.select_cache:
-            self.select_labels[key] = label
-            if factor != 1.0:
-                self.log(f"  {label}: timed on a cheaper copy, x{factor:g} ({probe!r})")
-            with torch_threads(cfg.threads):
-                a, b, pool, one = self._kept("select", key, lambda: self._select(cfg, label, probe, info))
-            self.select_cache[(key, factor)] = (a * factor, b * factor, pool, one)
-        return self.select_cache[(key, factor)]
+        return key, factor, probe
 
     def _select(self, cfg, label, strategy, info):
 
@@ -190,7 +262,7 @@ class Meter:
             if seconds >= self.SELECT_MAX_S or unl >= 4096 or (two and (4 * seconds > self.SELECT_MAX_S or (
                     seconds >= self.SELECT_MIN_S and unl >= self.SELECT_MIN_POOL))):
                 break
-            unl *= 4
+            unl = next_pool_after(points, unl, n_lab, self.SELECT_MIN_POOL, self.SELECT_MAX_S)
         pool = x = None   # freed before the cache is emptied
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -202,6 +274,56 @@ class Meter:
         else:
             a, b = 0.0, t2 / p2
         return a, b, p2, len(points) == 1
+
+
+def next_pool_after(points, unl: int, n_lab: int, min_pool: int, max_s: float) -> int:
+    """The next unlabelled size of a select's ladder: 4x ``unl``, or further up the 4x rungs (the sizes between
+    skipped) while the next rung stays below ``min_pool`` and the line through the last two (pool, seconds)
+    ``points`` (through 0 with one) predicts the call after it lasts at most ``max_s``."""
+    (p2, t2) = points[-1]
+    b = max((t2 - points[-2][1]) / (p2 - points[-2][0]), 0.0) if len(points) > 1 else t2 / p2
+    a = t2 - b * p2 if len(points) > 1 else 0.0
+    nxt = unl * 4
+    while nxt < min_pool and a + b * (n_lab + nxt * 4) <= max_s:
+        nxt *= 4
+    return nxt
+
+
+@functools.lru_cache(maxsize=None)
+def forward_flops(arch: str, width: int, channels: int, size: int, classes: int) -> float:
+    """Floating-point operations of one image's forward pass through the classifier, counted on the meta
+    device (shapes only, nothing computed: ~0.1 s)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = build_classifier(arch, classes, channels, width)
+        x = torch.empty(1, channels, size, size)
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    return float(counter.get_total_flops())
+
+
+def select_cost_ratio(key, like, info) -> float:
+    """How much a select keyed ``key`` costs relative to the same strategy's ``like`` (``Meter.select_key``):
+    the ratio of the classifier's forward FLOPs where its cost depends on the classifier, else of the image's
+    values where it depends on the images (VAAL's own networks), times the ratio of classes where it
+    depends on them (VaB-AL's per-class terms)."""
+    ratio = 1.0
+    if key[2] != "any":
+        c, s = (key[5], key[6]) if key[5] != "any" else (info["channels"], info["size"])
+        c0, s0 = (like[5], like[6]) if like[5] != "any" else (c, s)
+        ratio *= forward_flops(key[2], key[3], c, s, 10) / forward_flops(like[2], like[3], c0, s0, 10)
+    elif key[5] != "any":
+        ratio *= key[5] * key[6] ** 2 / (like[5] * like[6] ** 2)
+    if key[7] != "any":
+        ratio *= key[7] / like[7]
+    return ratio
+
+
+def select_where(key) -> str:
+    return " ".join(w for w in (f"{key[2]} width {key[3]}" if key[2] != "any" else "",
+                                f"{key[5]}x{key[6]}x{key[6]}" if key[5] != "any" else "",
+                                f"{key[7]} classes" if key[7] != "any" else "") if w) or "another size"
 
 
 def data(n, channels, size, device, seed=0):

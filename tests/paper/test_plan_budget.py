@@ -1,0 +1,86 @@
+"""The plan's bounded measuring: a select's ladder skips the rungs a short line predicts, a speed like one measured
+is extrapolated past the budget (marked, never kept, measured by a later call), and a dataset's base file is
+loaded once for all its variants."""
+import json
+
+import pytest
+
+from bench.core.config import load_config
+from bench.paper import plan as paper_plan
+from bench.paper.status import dataset_info
+from bench.trial.timing import forward_flops, next_pool_after
+from datasets import get_dataset
+from tests.paper.test_paper import CannedMeter
+
+
+def test_the_select_ladder_skips_rungs_only_where_the_line_so_far_predicts_a_short_call():
+    # (pool, seconds) points so far, unlabelled size now, 4 labelled; rungs stop at 256 and at a 3 s call
+    assert next_pool_after([(8, 0.01)], 4, 4, 256, 3.0) == 256       # 0.01 s x 260 / 8 = 0.33 s: straight on
+    assert next_pool_after([(8, 0.2)], 4, 4, 256, 3.0) == 64         # 68 images ~1.7 s, 260 ~6.5 s: stop short
+    assert next_pool_after([(8, 1.0)], 4, 4, 256, 3.0) == 16         # already slow: the plain 4x step
+    # a flat line (VAAL below one batch of its own networks) jumps to the pool that amortises its batches
+    assert next_pool_after([(8, 0.5), (20, 0.48)], 16, 4, 256, 3.0) == 256
+    assert next_pool_after([(68, 0.3), (260, 0.9)], 256, 4, 256, 3.0) == 1024   # past 256: 4x as before
+
+
+def test_forward_flops_follow_the_network_and_the_image():
+    r18, r34 = forward_flops("resnet18", 16, 3, 32, 10), forward_flops("resnet34", 16, 3, 32, 10)
+    assert r34 / r18 == pytest.approx(2.08, rel=0.05)
+    assert forward_flops("resnet18", 16, 1, 64, 9) / r18 == pytest.approx(4.0, rel=0.05)   # 4x the pixels
+    assert forward_flops("resnet18", 64, 3, 32, 10) / r18 == pytest.approx(16.0, rel=0.05)  # width squared
+
+
+def test_past_the_budget_a_like_speed_is_extrapolated_marked_unkept_and_measured_next(tmp_path, no_data_root):
+    cache = str(tmp_path / "speeds.json")
+    meter = CannedMeter("cpu", log=lambda s: None, cache=cache, budget_s=1e-9)   # spent by the first measurement
+    p = paper_plan.plan("paper", base=str(tmp_path), measure=meter, data_root=no_data_root, quiet=True)
+    train = {(m["arch"], m["shape"]): m for m in p.measured["train"]}
+    assert not train[("resnet18", "3x32x32")]["approx"]   # the most common classifier and shape: measured first
+    for k in [("resnet34", "3x32x32"), ("resnet18", "1x64x64")]:
+        assert train[k]["approx"].startswith("~ extrapolated")
+        ratio = forward_flops(k[0], 64, int(k[1][0]), int(k[1].split("x")[1]), 10) / \
+            forward_flops("resnet18", 64, 3, 32, 10)
+        assert train[k]["train_img_s"] == pytest.approx(CannedMeter.TRAIN / ratio)
+    # a select with nothing like it measured is measured whatever the budget: every strategy once
+    selects = p.measured["select"]
+    assert {m["strategy"] for m in selects if not m["approx"]} == {m["strategy"] for m in selects}
+    vabal100 = next(m for m in selects if m["strategy"] == "vabal" and m["classes"] == 100)
+    assert vabal100["approx"] and vabal100["b_s_per_image"] == pytest.approx(10 * CannedMeter.SELECT[1])
+    # marked in the table, counted in the total, and the trials that use them say so
+    assert p.total["approx"] > 0 and "~" in p.text and "later --plan calls measure them" in p.text
+    assert any(t.approx for t in p.trials.values()) and not all(t.approx for t in p.trials.values())
+    # only what was measured is kept; the next call reads it and measures more (one at least, whatever the budget)
+    with open(cache) as f:
+        kept = next(iter(json.load(f).values()))
+    assert len(kept) == len(meter.known) < len(meter.train_cache) + len(meter.select_cache)
+    again = CannedMeter("cpu", log=lambda s: None, cache=cache, budget_s=1e-9)
+    paper_plan.plan("paper", base=str(tmp_path), measure=again, data_root=no_data_root, quiet=True)
+    assert again.reused == len(kept) and len(again.known) > len(kept)
+    # with no budget, nothing is extrapolated
+    whole = paper_plan.plan("paper", base=str(tmp_path), measure=CannedMeter("cpu", log=lambda s: None),
+                            data_root=no_data_root, quiet=True)
+    assert whole.total["approx"] == 0 and "~" not in whole.text.split("datasets:")[0]
+
+
+def test_a_variant_read_through_its_base_has_the_sizes_of_its_own_load():
+    for spec in ("digits", "digits_rare1", "digits_dom5"):
+        cfg = load_config("paper/cifar10", (), dataset=spec, initial=10, budget=10, rounds=1)
+        info = dataset_info(cfg)
+        ds = get_dataset(spec, seed=0)
+        assert info["n_train"] + info["n_val"] == len(ds.y_train) and info["n_test"] == len(ds.y_test)
+        assert (info["channels"], info["size"], info["num_classes"]) == (1, 8, 10)
+
+
+def test_a_negative_measuring_budget_is_refused(tmp_path):
+    from tests.helpers import run_cli
+
+    r = run_cli("paper", "--profile", "smoke", "--plan", "--measure-budget", "-1", "--out", str(tmp_path))
+    assert r.returncode == 2 and "--measure-budget takes seconds >= 0" in r.stderr
+
+
+@pytest.fixture
+def no_data_root(tmp_path):
+    d = tmp_path / "no-data"
+    d.mkdir()
+    return str(d)
+
