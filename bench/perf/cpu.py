@@ -181,11 +181,25 @@ def _feature_pool(feats: np.ndarray, n_lab: int, path: str):
     return Pool(x, np.zeros(len(feats), np.int64), lab, None, 10, np.random.default_rng(0), "cpu", budget=None), lab
 
 
+def best_seconds(call, again_below_s: float = 5.0) -> float:
+    """Wall seconds of ``call()``, the better of two where the first lasts under ``again_below_s`` (timeit's rule:
+    the minimum is the least disturbed by the machine); albench and its peer are timed alike."""
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - t0)
+        if best >= again_below_s:
+            break
+    return best
+
+
 def select_versus_peer(n, dim, n_lab, k, delta, peer=True,
-                       names=("coreset", "typiclust", "probcover", "badge", "maxherding")):
+                       names=("coreset", "typiclust", "probcover", "badge", "maxherding"), again_below_s=5.0):
     """Seconds of albench's and scikit-activeml's CoreSet, TypiClust, ProbCover (fixed radius ``delta``),
-    BADGE and MaxHerding (every candidate, no subsample) on the same seeded features; the peer is skipped where
-    it is not installed or ``peer`` is off."""
+    BADGE and MaxHerding (every candidate, no subsample) on the same seeded features, those of them in ``names``;
+    the peer is skipped where it is not installed or ``peer`` is off; a call under ``again_below_s`` is timed twice.
+    """
 
     g = torch.Generator().manual_seed(0)
     feats = torch.randn(n, dim, generator=g)
@@ -197,23 +211,22 @@ def select_versus_peer(n, dim, n_lab, k, delta, peer=True,
         y[lab] = np.arange(n_lab) % 10
         mask = torch.zeros(n, dtype=torch.bool)
         mask[lab] = True
-        t0 = time.perf_counter()
-        k_center_greedy(torch.from_numpy(feats), mask, k)
-        out["coreset"] = {"albench": time.perf_counter() - t0}
+        if "coreset" in names:
+            out["coreset"] = {"albench": best_seconds(lambda: k_center_greedy(torch.from_numpy(feats), mask, k),
+                                                      again_below_s)}
         own = (("typiclust", {}), ("probcover", {"delta": delta}), ("maxherding", {"max_points": n}))
         for name, params in own:
             if name not in names:
                 continue
             s = get_strategy(name, features=os.path.join(tmp, "f.npy"), **params)
-            t0 = time.perf_counter()
-            s.select(pool, k)
-            out[name] = {"albench": time.perf_counter() - t0}
+            out[name] = {"albench": best_seconds(lambda: s.select(pool, k), again_below_s)}
         weight, bias = torch.randn(10, dim, generator=g), torch.randn(10, generator=g)
         unl = np.setdiff1d(np.arange(n), lab)
-        t0 = time.perf_counter()
-        q, h = gradient_factors(torch.from_numpy(feats[unl]), weight, bias)
-        badge_kmeans_pp(q, h, k, np.random.default_rng(0))
-        out["badge"] = {"albench": time.perf_counter() - t0}
+        if "badge" in names:
+            def badge():
+                q, h = gradient_factors(torch.from_numpy(feats[unl]), weight, bias)
+                badge_kmeans_pp(q, h, k, np.random.default_rng(0))
+            out["badge"] = {"albench": best_seconds(badge, again_below_s)}
         if not peer:
             return out
         try:
@@ -232,9 +245,7 @@ def select_versus_peer(n, dim, n_lab, k, delta, peer=True,
                 continue
             with warnings.catch_warnings():   # its ProbCover warns when no delta reaches its purity: timing only
                 warnings.simplefilter("ignore")
-                t0 = time.perf_counter()
-                call()
-                out[name]["scikit-activeml"] = time.perf_counter() - t0
+                out[name]["scikit-activeml"] = best_seconds(call, again_below_s)
     return out
 
 
@@ -322,7 +333,7 @@ def run(threads: int = 1, quick: bool = False, fma_units: int = 2, report=print)
     report("  speed-up", inf["auto"] / inf["fp32_1024"], "x")
 
     passes = load_profile("cpu").raw["strategy_params"]["bald"]["passes"]
-    n_unl, first = (64, 8050) if quick else (409, 8050)   # 409 x 20 passes: one chunk of rows_per_batch 8192
+    n_unl, first = (64, 8050) if quick else (102, 8050)   # 102 x 20 passes: a quarter chunk of rows_per_batch 8192
     b = res["bald"] = {"auto": bald_seconds(cfg, "auto", n_unl, passes, False),
                        "fp32_one_call": bald_seconds(cfg, "fp32", n_unl, passes, True), "images": n_unl}
     report(f"BALD select, {passes} passes over {n_unl} images, precision=auto", b["auto"], "s")
@@ -340,14 +351,20 @@ def run(threads: int = 1, quick: bool = False, fma_units: int = 2, report=print)
     report(f"VAAL iteration, width {vw['width']}, fp32", v["fp32"], "s")
     report(f"  projected selection ({iters} iterations), auto vs fp32: speed-up", v["fp32"] / v["auto"], "x")
 
+    # MaxHerding at its default bound of 5,000 candidates (a larger pool is subsampled to it): the size it runs at,
+    # and scikit-activeml's herding costs ~90 s on 10,000 here
     size = (600, 16, 100, 20) if quick else (10_000, 64, 500, 500)
-    sel = res["select"] = select_versus_peer(*size, delta=0.9 if quick else 1.0)
-    for name, t in sel.items():
-        mine, theirs = t["albench"], t.get("scikit-activeml")
-        report(f"select {size[3]} of {size[0] - size[2]:,} ({size[0]:,} x {size[1]}): {name}, albench", mine, "s")
-        if theirs is not None:
-            report(f"  {name}, scikit-activeml on the same features", theirs, "s")
-            report(f"  {name}, speed-up albench / scikit-activeml", theirs / mine, "x")
+    herding = (300, 16, 50, 20) if quick else (5_000, 64, 500, 500)
+    res["select"] = {}
+    for at, names in ((size, ("coreset", "typiclust", "probcover", "badge")), (herding, ("maxherding",))):
+        sel = select_versus_peer(*at, delta=0.9 if quick else 1.0, names=names)
+        res["select"].update(sel)
+        for name, t in sel.items():
+            mine, theirs = t["albench"], t.get("scikit-activeml")
+            report(f"select {at[3]} of {at[0] - at[2]:,} ({at[0]:,} x {at[1]}): {name}, albench", mine, "s")
+            if theirs is not None:
+                report(f"  {name}, scikit-activeml on the same features", theirs, "s")
+                report(f"  {name}, speed-up albench / scikit-activeml", theirs / mine, "x")
     bb = (200, 4, 10, 4, 100) if quick else (2000, passes, 10, 10, 1000)   # albench's default candidates
     t = res["batchbald"] = batchbald_versus_peer(*bb)
     what = f"BatchBALD, {bb[3]} picks of {bb[0]:,} ({bb[1]} passes, {bb[2]} classes, {bb[4]} configurations)"
@@ -358,7 +375,7 @@ def run(threads: int = 1, quick: bool = False, fma_units: int = 2, report=print)
         report("  BatchBALD, speed-up albench / scikit-activeml", t["scikit-activeml"] / t["albench"], "x")
     if not quick:   # ProbCover's ball graph at 50,000 takes ~30 s here: left out to keep the run short
         big = res["select_50k"] = select_versus_peer(50_000, 64, 500, 500, delta=1.0, peer=False,
-                                                     names=("coreset", "typiclust", "badge"))
+                                                     names=("coreset", "typiclust", "badge"), again_below_s=0.0)
         for name, t in big.items():
             report(f"select 500 of 49,500 (50,000 x 64): {name}, albench", t["albench"], "s")
     return res
