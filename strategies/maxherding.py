@@ -9,9 +9,11 @@ ours (those of scikit-activeml's ``MaxHerding``, against which the picks are tes
 - the points x of the mean are the unlabelled candidates (a labelled point contributes 0: k(l, l) = 1 is
   already its coverage), k(a, b) = exp(-gamma |a - b|^2) with gamma = 1 / feature dims (scikit-learn's
   default), ties broken at random (``pool.rng``);
-- memory: the candidates x candidates kernel, float32. Beyond ``max_points`` unlabelled images (default
-  5,000: 100 MB) a uniform random subset of that size (``pool.rng``) is both the candidates and the points
-  of the mean, said in the round's diagnostics; the N x N kernel of a 45k pool would be 8 GB.
+- memory: the candidates x candidates kernel, float32, and a temporary of its size while the first gains are
+  summed (float64 sums, then updated where a pick raised coverage, ``CHUNK`` columns at a time). Beyond
+  ``max_points`` unlabelled images (default 5,000: 100 MB) a uniform random subset of that size
+  (``pool.rng``) is both the candidates and the points of the mean, said in the round's diagnostics; the
+  N x N kernel of a 45k pool would be 8 GB.
 - features: the classifier's embedding by default, or a named or file feature set, as TypiClust/ProbCover.
 """
 import numpy as np
@@ -30,6 +32,9 @@ def rbf(a: torch.Tensor, b: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.exp(-gamma * sq_dists(a, b))
 
 
+CHUNK = 1024   # kernel columns updated at a time
+
+
 def herding_picks(k_cand: torch.Tensor, k_max: torch.Tensor, budget: int, rng: np.random.Generator):
     """Greedy picks (positions in the candidates) from the candidates' kernel ``k_cand`` (C x C, symmetric) and
     each point's coverage so far ``k_max`` (C,); returns (picks, each pick's gain).
@@ -40,7 +45,7 @@ def herding_picks(k_cand: torch.Tensor, k_max: torch.Tensor, budget: int, rng: n
     rather than C^2 x budget)."""
     k_max = k_max.clone()
     n = len(k_cand)
-    gain = (k_cand - k_max.unsqueeze(0)).clamp_min(0).sum(1, dtype=torch.float64)
+    gain = (k_cand - k_max.unsqueeze(0)).clamp_min_(0).sum(1, dtype=torch.float64)
     chosen = torch.zeros(n, dtype=torch.bool, device=k_cand.device)
     picks, gains = [], []
     for _ in range(budget):
@@ -50,12 +55,12 @@ def herding_picks(k_cand: torch.Tensor, k_max: torch.Tensor, budget: int, rng: n
         chosen[pick] = True
         column = k_cand[:, pick]
         raised = (column > k_max).nonzero().flatten()
-        if len(raised):
-            block = k_cand[:, raised]   # every candidate's kernel with the points whose coverage rises
-            old, new = k_max[raised], column[raised]
+        for part in raised.split(CHUNK):   # in column blocks: at most C x CHUNK floats beside the kernel
+            block = k_cand[:, part]   # every candidate's kernel with the points whose coverage rises
+            old, new = k_max[part], column[part]
             gain -= (block - old).clamp_min_(0).sum(1, dtype=torch.float64) \
                 - (block - new).clamp_min_(0).sum(1, dtype=torch.float64)
-            k_max[raised] = new
+            k_max[part] = new
     return np.asarray(picks, np.int64), gains
 
 

@@ -4,7 +4,7 @@ wall-time estimate measured on this machine.
 The estimate is measured, not guessed, on this machine and device (``bench.trial.timing.Meter``):
   training   images/s of ``bench.trial.train.train_classifier`` at the trial's classifier (arch, width, batch,
              image shape) on synthetic images, timed until a call lasts >= 0.5 s (after a warm-up call on 1/8
-             of a batch); a round trains n_labelled x epochs images (twice for a strategy whose
+             of a batch, a whole one on CUDA); a round trains n_labelled x epochs images (twice for a strategy whose
              ``scoring_model_options`` asks for its own scoring model, but for the last round, which
              selects nothing: ``bench.trial.loop.models_per_round``);
   evaluation images/s of ``bench.trial.train.predict`` over the test (and validation) split, every round;

@@ -145,7 +145,8 @@ class Meter:
         if key not in self.train_cache:
             # like it: the same recipe at another classifier or image shape, scaled by their forward FLOPs
             same = [k for kind, k in self.known if kind == "train" and k[2:4] + k[6:] == key[2:4] + key[6:]]
-            like = self._nearest(same, lambda k: forward_flops(cfg.arch, cfg.width, key[4], key[5], 10)
+            like = self._nearest(same if self.budget_s else [],
+                                 lambda k: forward_flops(cfg.arch, cfg.width, key[4], key[5], 10)
                                  / forward_flops(k[0], k[1], k[4], k[5], 10),
                                  lambda k: f"{k[0]} width {k[1]} {k[4]}x{k[5]}x{k[5]}'s speed / its forward FLOPs")
             with torch_threads(cfg.threads):
@@ -217,13 +218,16 @@ class Meter:
         key, factor, probe = self.select_key(cfg, label, info)
         if (key, factor) not in self.select_cache:
             self.select_labels[key] = label
-            if factor != 1.0:
-                self.log(f"  {label}: timed on a cheaper copy, x{factor:g} ({probe!r})")
-            same = [k for kind, k in self.known if kind == "select" and k[:2] + k[8:] == key[:2] + key[8:]]
-            like = self._nearest(same, lambda k: select_cost_ratio(key, k, info),
-                                 lambda k: f"{label} at {select_where(k)}")
-            with torch_threads(cfg.threads):
-                a, b, pool, one = self._kept("select", key, lambda: self._select(cfg, label, probe, info), like)
+            if ("select", key) in self.known:   # the same cheaper copy, measured for a label of another factor
+                a, b, pool, one = self.known[("select", key)]
+            else:
+                if factor != 1.0:
+                    self.log(f"  {label}: timed on a cheaper copy, x{factor:g} ({probe!r})")
+                same = [k for kind, k in self.known if kind == "select" and k[:2] + k[8:] == key[:2] + key[8:]]
+                like = self._nearest(same if self.budget_s else [], lambda k: select_cost_ratio(key, k, info),
+                                     lambda k: f"{label} at {select_where(k)}")
+                with torch_threads(cfg.threads):
+                    a, b, pool, one = self._kept("select", key, lambda: self._select(cfg, label, probe, info), like)
             self.select_cache[(key, factor)] = (a * factor, b * factor, pool, one)
         return self.select_cache[(key, factor)]
 
@@ -296,7 +300,7 @@ def forward_flops(arch: str, width: int, channels: int, size: int, classes: int)
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.device("meta"):
-        model = build_classifier(arch, classes, channels, width)
+        model = build_classifier(arch, classes, channels, width).eval()   # eval: one image through BatchNorm
         x = torch.empty(1, channels, size, size)
     with FlopCounterMode(display=False) as counter:
         model(x)

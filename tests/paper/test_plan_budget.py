@@ -84,3 +84,27 @@ def no_data_root(tmp_path):
     d.mkdir()
     return str(d)
 
+
+
+def test_tiny_images_beside_cifar_sized_ones_are_counted_and_planned(tmp_path):
+    """A meta-device forward of one 8x8 image must not trip BatchNorm (the model counts in eval mode), with a
+    budget or without one."""
+    assert forward_flops("resnet18", 8, 1, 8, 10) > 0
+    for budget in (0.0, 1e-9):
+        meter = CannedMeter("cpu", log=lambda s: None, budget_s=budget)
+        cfg = load_config("paper/cifar10", (), strategy_params={})
+        for c, s in ((3, 32), (1, 8)):
+            info = {"num_classes": 10, "channels": c, "size": s}
+            assert meter.train(cfg, info)[0] > 0 and meter.select(cfg, "coreset", info)[1] > 0
+        assert bool(meter.approx) == bool(budget)
+
+
+def test_a_label_timed_on_the_same_cheaper_copy_reuses_that_measurement():
+    """BALD at 20 and at 100 passes are both timed at 4 passes: measured once, scaled by each factor."""
+    meter = CannedMeter("cpu", log=lambda s: None, budget_s=1e-9)
+    info = {"num_classes": 10, "channels": 3, "size": 32}
+    few = load_config("paper/cifar10", (), strategy_params={"bald": {"passes": 20}})
+    many = load_config("paper/cifar10", (), strategy_params={"bald": {"passes": 100}})
+    assert meter.select(few, "bald", info)[1] == pytest.approx(5 * CannedMeter.SELECT[1])
+    assert meter.select(many, "bald", info)[1] == pytest.approx(25 * CannedMeter.SELECT[1])
+    assert len(meter.took) == 1 and not meter.approx
