@@ -138,10 +138,10 @@ def cmd_paper(a):
                       progress=not a.no_progress, strategies=strategies, seeds=_seeds(a.seeds), manifest=manifest,
                       imports=imports)
     if a.report or not a.plan:
-        html, md = paper_run.report(a.profile, only, base, manifest=manifest)
+        html, md = paper_run.report(a.profile, only, base, manifest=manifest, data_root=a.data_root)
         print(f"albench: report written: {html} and {md}", file=sys.stderr)
     if a.publish:
-        for path in paper_run.publish(a.profile, a.publish, only, base, manifest=manifest):
+        for path in paper_run.publish(a.profile, a.publish, only, base, manifest=manifest, data_root=a.data_root):
             print(f"albench: published {path}", file=sys.stderr)
 
 

@@ -317,8 +317,8 @@ def draw_top_images(doc, art, t, ctx):
 
 
 class Context:
-    def __init__(self, profile, root, baseline, labels=()):
-        self.profile, self.root, self.baseline = profile, root, baseline
+    def __init__(self, profile, root, baseline, labels=(), data_root=None):
+        self.profile, self.root, self.baseline, self.data_root = profile, root, baseline, data_root
         self.styles = styles_for(list(dict.fromkeys(labels)))
         self._data, self._figs = {}, Counter()
 
@@ -327,10 +327,14 @@ class Context:
         return f"{art.name}-{self._figs[art.name]}.png"
 
     def dataset(self, spec, seed, conf):
-        """(dataset, '') or (None, why) for the trial's dataset, from its data root (else $ALBENCH_DATA)."""
+        """(dataset, '') or (None, why) for the trial's dataset: from the report's ``data_root`` (``--data-root``)
+        where one is given, else the trial's recorded root where it exists here (a relative one, such as
+        ``data``, from the current folder), else $ALBENCH_DATA."""
 
         c = conf.get("config") or {}
-        root = c.get("data_root") or os.environ.get("ALBENCH_DATA") or None
+        recorded = c.get("data_root")
+        root = self.data_root or (recorded if recorded and os.path.isdir(recorded) else None) \
+            or os.environ.get("ALBENCH_DATA") or recorded or None
         key = (spec, root, seed, int(c.get("image_size") or 0))
         if key not in self._data:
             try:

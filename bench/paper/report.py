@@ -239,15 +239,16 @@ def _about(doc, profile, tree, gathered):
         doc.items(f"`{m}`" for m in tree.unreadable)
 
 
-def build(profile_name: str, root: str, only=None, manifest=None) -> Doc:
+def build(profile_name: str, root: str, only=None, manifest=None, data_root=None) -> Doc:
     """The report as a Doc (no file written): of the paper's manifest, or of a study's (``manifest`` with a
-    ``_name``: ``bench.paper.manifest.load_study``), whose results come first and the provenance last."""
+    ``_name``: ``bench.paper.manifest.load_study``), whose results come first and the provenance last;
+    ``data_root``: where drawings that show images (Fig. 4) find the data (default: each trial's own)."""
     profile = load_profile(profile_name)
     manifest = manifest or load_manifest()
     study = manifest.get("_name")
     arts = resolve(profile, manifest, only=only)
     labels = [s for a in resolve(profile, manifest) for r in a.runs for s in r.strategies]
-    ctx = Context(profile, root, manifest.get("baseline", "random"), labels)
+    ctx = Context(profile, root, manifest.get("baseline", "random"), labels, data_root)
     tree = Tree(root)
     gathered = []
     for art in arts:
@@ -329,7 +330,8 @@ README_BLOCK = "<!-- albench:{kind}:{profile} {edge} -->"
 PUBLISHED = ".albench-figures"   # the PNG names a publish wrote into its folder (the only ones it may remove)
 
 
-def publish(profile_name: str, root: str, path: str, readme: str = None, only=None, manifest=None):
+def publish(profile_name: str, root: str, path: str, readme: str = None, only=None, manifest=None,
+            data_root=None):
     """The report's Markdown twin at ``path`` (a .md file, e.g. docs/reproduction-cpu.md) with its figures
     in the folder of the same name (``docs/reproduction-cpu/``), for committing beside the code; and, if
     ``readme`` holds the block ``<!-- albench:claims:<profile> start -->`` ... ``end -->`` once (a study's:
@@ -350,7 +352,7 @@ def publish(profile_name: str, root: str, path: str, readme: str = None, only=No
         if counts != (0, 0) and (counts != (1, 1) or text.index(end) < text.index(start)):
             raise ConfigError(f"{readme}: the block {start} ... {end} must appear once, start before end "
                               f"(found {counts[0]} start and {counts[1]} end marker(s))")
-    doc = build(profile_name, root, only, manifest)
+    doc = build(profile_name, root, only, manifest, data_root)
     stem = os.path.splitext(os.path.basename(path))[0]
     fig_dir = os.path.join(os.path.dirname(path), stem)
     listing = os.path.join(fig_dir, PUBLISHED)
@@ -392,13 +394,13 @@ def claims_markdown(doc) -> str:
     return sub.markdown()
 
 
-def write_report(profile_name: str, root: str = None, only=None, base: str = None, manifest=None):
+def write_report(profile_name: str, root: str = None, only=None, base: str = None, manifest=None, data_root=None):
     """Write ``<root>/report/report.html`` (self-contained) and ``report.md`` (with its PNGs beside it); a
     study's into ``<root>/report-<study>/``; returns (html_path, md_path).  ``root``: the profile's results
     folder (default: ``<base>/paper-<profile>``, ``base`` defaulting to ``results``); ``only``: artifact
     names; ``manifest``: a manifest dict (default: configs/paper/manifest.yaml)."""
     root = root or load_profile(profile_name).root(base or "results")
-    doc = build(profile_name, root, only, manifest)
+    doc = build(profile_name, root, only, manifest, data_root)
     study = (manifest or {}).get("_name")
     out = os.path.join(root, f"report-{study}" if study else "report")
     _write_figures(doc, out)

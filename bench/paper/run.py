@@ -150,7 +150,8 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
             "ran": len(todo), "skipped": n_finished, "seconds": seconds}
 
 
-def publish(profile, path: str, only=None, base: str = "results", readme: str = None, manifest: dict = None):
+def publish(profile, path: str, only=None, base: str = "results", readme: str = None, manifest: dict = None,
+            data_root: str = None):
     """``bench.paper.report.publish`` for ``profile``'s results: the Markdown twin at ``path`` for committing;
     ``readme`` (default: this checkout's README.md, where there is one) gets its claims block refreshed."""
     if readme is None:
@@ -160,13 +161,13 @@ def publish(profile, path: str, only=None, base: str = "results", readme: str = 
     root = prof.root(base)
     check_profile_root(prof, root)
 
-    return write(prof.name, root, path, readme, list(only) if only else None, manifest)
+    return write(prof.name, root, path, readme, list(only) if only else None, manifest, data_root)
 
 
-def report(profile, only=None, base: str = "results", manifest: dict = None):
+def report(profile, only=None, base: str = "results", manifest: dict = None, data_root: str = None):
     """``bench.paper.report.write_report`` for ``profile``'s results (of a study: ``manifest``);
     (html_path, md_path)."""
     prof = load_profile(profile) if isinstance(profile, str) else profile
     root = prof.root(base)
     check_profile_root(prof, root)
-    return write_report(prof.name, root, list(only) if only else None, manifest=manifest)
+    return write_report(prof.name, root, list(only) if only else None, manifest=manifest, data_root=data_root)

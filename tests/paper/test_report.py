@@ -535,3 +535,27 @@ def test_rare_share_claim_recomputed_from_the_class_counts(tree):
     score = {key: np.mean(v) for key, v in per.items() if len(v) == 3}
     d = [score[("vabal", k)] - score[("random", k)] for k in (0, 1) if ("vabal", k) in score and ("random", k) in score]
     assert num(row["Δ better − worse, points [95 % CI]"]) == pytest.approx(round(float(np.mean(d)), 2), abs=1e-9)
+
+
+def test_a_reports_images_come_from_the_given_data_root_then_the_recorded_one_then_the_environment(tmp_path,
+                                                                                                   monkeypatch):
+    """A fresh clone has no `data` link: `--data-root` (or $ALBENCH_DATA) must reach the drawings that show images
+    (Fig. 4), while a recorded root that exists here still wins over the environment."""
+    from bench.paper import draw
+
+    seen = []
+
+    class Loader:
+        def get_dataset(self, spec, root, seed=0, **kw):
+            seen.append(root)
+            return f"{spec}@{root}"
+
+    monkeypatch.setattr(draw, "import_datasets", lambda: Loader())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ALBENCH_DATA", "/env/data")
+    conf = {"config": {"data_root": "data"}}
+    assert draw.Context("cpu", "r", "random", data_root="/given").dataset("cifar10", 0, conf) == ("cifar10@/given", "")
+    draw.Context("cpu", "r", "random").dataset("cifar10", 0, conf)   # no `data` folder here: the environment's
+    (tmp_path / "data").mkdir()
+    draw.Context("cpu", "r", "random").dataset("cifar10", 0, conf)   # the recorded root, now that it exists
+    assert seen == ["/given", "/env/data", "data"]
