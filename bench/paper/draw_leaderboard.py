@@ -13,7 +13,7 @@ from bench.analysis import leaderboard as lb  # noqa: E402
 from bench.analysis.collect import per_seed_curve  # noqa: E402
 from bench.analysis.figures import draw_curves  # noqa: E402
 from bench.paper.draw import draw_kind, recorded_classes, refs  # noqa: E402
-from bench.paper.sections import label_of, pct, spread_note, wtl_section  # noqa: E402
+from bench.paper.sections import label_of, pct, pm_of, spread_note, wtl_section  # noqa: E402
 from bench.trial.preflight import import_datasets  # noqa: E402
 
 
@@ -47,12 +47,6 @@ def _scores(art, t):
     return out
 
 
-def _pm(m, s, digits=2, scale=100.0):
-    if not np.isfinite(m):
-        return "—"
-    return f"{scale * m:.{digits}f}" + (f" ± {scale * s:.{digits}f}" if np.isfinite(s) else " (1 seed)")
-
-
 def _names(labels, ref):
     return ", ".join(f"`{label_of(s, ref)}`" for s in labels) or "none"
 
@@ -81,10 +75,10 @@ def draw_leaderboard(doc, art, t, ctx):
             diff = ("(baseline)" if r.vs_baseline == "baseline" else "—" if not r.d_n else
                     f"{pct(r.d_mean, True)} (1 seed)" if r.d_n < 2 else
                     f"{pct(r.d_mean, True)} [{pct(r.d_lo, True)}, {pct(r.d_hi, True)}]")
-            cells.append([rank, label_of(r.strategy, ref), r.seeds, _pm(r.nauc, r.nauc_std),
-                          _pm(r.final, r.final_std), _pm(r.final_balanced, r.final_balanced_std),
-                          _pm(r.rare_share, r.rare_share_std) if rare else "—", diff,
-                          _pm(r.select_s, r.select_s_std, 1 if r.select_s < 10 else 0, 1.0)])
+            cells.append([rank, label_of(r.strategy, ref), r.seeds, pm_of(r.nauc, r.nauc_std),
+                          pm_of(r.final, r.final_std), pm_of(r.final_balanced, r.final_balanced_std),
+                          pm_of(r.rare_share, r.rare_share_std) if rare else "—", diff,
+                          pm_of(r.select_s, r.select_s_std, 1 if r.select_s < 10 else 0, 1.0)])
         doc.table(["#", "strategy", "seeds", "nAUC", "final", "balanced (final)", "rare share (final)",
                    f"Δ nAUC vs {ctx.baseline} [95 % CI]", "select s"], cells)
         by = {v: list(table.loc[table["vs_baseline"] == v, "strategy"]) for v in ("better", "no difference", "worse",

@@ -15,10 +15,16 @@ def pct(v, sign=False) -> str:
 
 def pm(values) -> str:
     """'mean ± std' in % over seeds; the mean alone, marked, for one seed; '—' for none."""
-    m, s, n = stats.mean_std(values)
-    if n == 0:
+    m, s, _ = stats.mean_std(values)   # no value: m is NaN; one: s is NaN
+    return pm_of(m, s)
+
+
+def pm_of(m, s, digits: int = 2, scale: float = 100.0) -> str:
+    """``pm`` of a mean and a spread already computed, times ``scale`` (100: in %) to ``digits`` decimals."""
+    if m is None or not np.isfinite(m):
         return "—"
-    return f"{pct(m)} ± {pct(s)}" if n > 1 else f"{pct(m)} (1 seed)"
+    spread = s is not None and np.isfinite(s)
+    return f"{scale * m:.{digits}f}" + (f" ± {scale * s:.{digits}f}" if spread else " (1 seed)")
 
 
 def label_of(s, ref) -> str:
