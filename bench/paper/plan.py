@@ -153,7 +153,7 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
     core_keys = [k for k, t in trials.items() if set(t.artifacts) & core]
     measured = {}
     if meter is not None:
-        measured = {"device": meter.describe(),
+        measured = {"device": meter.describe(), "kept": bool(meter.cache_path),
                     "train": [{"arch": k[0], "width": k[1], "batch": k[2], "shape": f"{k[4]}x{k[5]}x{k[5]}",
                                "train_img_s": v[0], "forward_img_s": v[1], "approx": meter.approx.get(("train", k), "")}
                               for k, v in meter.train_cache.items()],
@@ -227,8 +227,10 @@ def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
                      "its dataset, one trial at a time on this device; not counted: start-up, concurrent trials")
         if p.total.get("approx"):
             lines.append(f"~ = {p.total['approx']} trial(s) estimated with speeds extrapolated from like ones past the "
-                         "measuring budget (by the ratio of forward FLOPs, image values or classes): later --plan "
-                         "calls measure them, at least one each (--remeasure: all now)")
+                         "measuring budget (by the ratio of forward FLOPs, image values or classes): "
+                         + ("later --plan calls measure them, at least one each (--remeasure: all now)"
+                            if p.measured.get("kept") else "with no speed cache ($ALBENCH_SPEED_CACHE is empty) "
+                            "every call extrapolates them again; --measure-budget 0 measures them all"))
         lines += recorded_lines(p)
     return "\n".join(lines)
 
