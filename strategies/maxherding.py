@@ -9,8 +9,8 @@ ours (those of scikit-activeml's ``MaxHerding``, against which the picks are tes
 - the points x of the mean are the unlabelled candidates (a labelled point contributes 0: k(l, l) = 1 is
   already its coverage), k(a, b) = exp(-gamma |a - b|^2) with gamma = 1 / feature dims (scikit-learn's
   default), ties broken at random (``pool.rng``);
-- memory: the candidates x candidates kernel, float32, and a temporary of its size while the first gains are
-  summed (float64 sums, then updated where a pick raised coverage, ``CHUNK`` columns at a time). Beyond
+- memory: the candidates x candidates kernel, float32, and a block of ``CHUNK`` of its columns at a time (the
+  gains are float64 sums, computed once, then updated where a pick raised coverage). Beyond
   ``max_points`` unlabelled images (default 5,000: 100 MB) a uniform random subset of that size
   (``pool.rng``) is both the candidates and the points of the mean, said in the round's diagnostics; the
   N x N kernel of a 45k pool would be 8 GB.
@@ -35,6 +35,12 @@ def rbf(a: torch.Tensor, b: torch.Tensor, gamma: float) -> torch.Tensor:
 CHUNK = 1024   # kernel columns updated at a time
 
 
+def covered_above(block: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
+    """Per candidate (row), the sum over the points of ``block`` (kernel columns) of its kernel above their
+    ``cover``: its gain from those points, float64."""
+    return (block - cover).clamp_min_(0).sum(1, dtype=torch.float64)
+
+
 def herding_picks(k_cand: torch.Tensor, k_max: torch.Tensor, budget: int, rng: np.random.Generator):
     """Greedy picks (positions in the candidates) from the candidates' kernel ``k_cand`` (C x C, symmetric) and
     each point's coverage so far ``k_max`` (C,); returns (picks, each pick's gain).
@@ -45,7 +51,9 @@ def herding_picks(k_cand: torch.Tensor, k_max: torch.Tensor, budget: int, rng: n
     rather than C^2 x budget)."""
     k_max = k_max.clone()
     n = len(k_cand)
-    gain = (k_cand - k_max.unsqueeze(0)).clamp_min_(0).sum(1, dtype=torch.float64)
+    gain = torch.zeros(n, dtype=torch.float64, device=k_cand.device)
+    for i in range(0, n, CHUNK):
+        gain += covered_above(k_cand[:, i:i + CHUNK], k_max[i:i + CHUNK])
     chosen = torch.zeros(n, dtype=torch.bool, device=k_cand.device)
     picks, gains = [], []
     for _ in range(budget):
@@ -55,12 +63,10 @@ def herding_picks(k_cand: torch.Tensor, k_max: torch.Tensor, budget: int, rng: n
         chosen[pick] = True
         column = k_cand[:, pick]
         raised = (column > k_max).nonzero().flatten()
-        for part in raised.split(CHUNK):   # in column blocks: at most C x CHUNK floats beside the kernel
+        for part in raised.split(CHUNK):
             block = k_cand[:, part]   # every candidate's kernel with the points whose coverage rises
-            old, new = k_max[part], column[part]
-            gain -= (block - old).clamp_min_(0).sum(1, dtype=torch.float64) \
-                - (block - new).clamp_min_(0).sum(1, dtype=torch.float64)
-            k_max[part] = new
+            gain -= covered_above(block, k_max[part]) - covered_above(block, column[part])
+            k_max[part] = column[part]
     return np.asarray(picks, np.int64), gains
 
 
