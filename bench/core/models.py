@@ -1,16 +1,18 @@
-"""The classifier: torchvision's ResNet-18/34, CIFAR variant (3x3 stem, stride 1, no max-pool).
+"""The classifier: ResNet-18/34 (He et al. 2016), CIFAR variant (3x3 stem, stride 1, no max-pool).
 
-Built from torchvision's own ``BasicBlock`` so the residual blocks are torchvision's; the stem and the
-stage widths are the CIFAR variant the paper trains (Sec. 4.2).  Inputs are raw uint8 images; the model
-normalises them itself with the training set's per-channel mean and std, so every caller (training,
-evaluation, strategies) feeds the same thing and nobody can forget the normalisation.
+The residual block is torchvision's ``BasicBlock`` as a module of the same layers in the same order, so its
+parameters, their names, their initialisation (the same draws from torch's generator) and its arithmetic
+are torchvision's (a test builds both and finds them equal bit for bit); it lives here because importing
+torchvision costs every process ~1.4 s (its ops load ``torch._dynamo``). The stem and the stage widths are
+the CIFAR variant the paper trains (Sec. 4.2).  Inputs are raw uint8 images; the model normalises them
+itself with the training set's per-channel mean and std, so every caller (training, evaluation,
+strategies) feeds the same thing and nobody can forget the normalisation.
 """
 from dataclasses import dataclass
 from typing import List
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock
 
 from bench.core.errors import UnknownNameError
 
@@ -22,6 +24,25 @@ class Outputs:
     logits: torch.Tensor
     embedding: torch.Tensor            # penultimate: globally pooled output of the last block
     features: List[torch.Tensor]       # the four residual-block (stage) feature maps, N x C_i x H_i x W_i
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm, ReLU after the first and after the sum with the shortcut
+    (``downsample``: a 1x1 convolution and batch norm where the stage changes stride or width)."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module = None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        out += x if self.downsample is None else self.downsample(x)
+        return self.relu(out)
 
 
 class CifarResNet(nn.Module):

@@ -18,6 +18,7 @@ import errno
 import fcntl
 import glob
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -88,12 +89,23 @@ def atomic_write(path: str, text):
         raise
 
 
+def torchvision_version() -> str:
+    """torchvision's ``__version__`` (with its build tag, e.g. ``0.29.1+cu130``, which the package metadata
+    leaves out), read from its ``version.py``: importing torchvision costs a process ~1.4 s."""
+    spec = importlib.util.find_spec("torchvision")
+    try:
+        with open(os.path.join(spec.submodule_search_locations[0], "version.py")) as f:
+            return re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", f.read(), re.M).group(1)
+    except (AttributeError, TypeError, IndexError, OSError):   # a layout without version.py: ask the package
+        import torchvision
+        return torchvision.__version__
+
+
 def versions() -> dict:
     import sklearn
-    import torchvision
 
     v = {"albench": __version__, "python": platform.python_version(), "torch": torch.__version__,
-         "torchvision": torchvision.__version__, "numpy": numpy.__version__, "pandas": pd.__version__,
+         "torchvision": torchvision_version(), "numpy": numpy.__version__, "pandas": pd.__version__,
          "scikit-learn": sklearn.__version__, "platform": platform.platform(), "cuda": torch.version.cuda,
          "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     try:

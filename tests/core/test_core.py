@@ -53,6 +53,51 @@ def test_classifier_shapes(shape, arch):
     assert isinstance(m.stem[0], torch.nn.Conv2d) and m.stem[0].kernel_size == (3, 3) and m.stem[0].stride == (1, 1)
 
 
+@pytest.mark.parametrize("arch,precision", [("resnet18", "fp32"), ("resnet34", "fp32"), ("resnet18", "bf16")])
+def test_the_residual_block_is_torchvisions_bit_for_bit(monkeypatch, arch, precision):
+    """Every trial so far was trained on torchvision's BasicBlock: the same seed gives the same parameters
+    (names, values), the same outputs in both modes and the same weights after SGD steps."""
+    from torchvision.models.resnet import BasicBlock as Torchvisions
+
+    from bench.core import models
+
+    def trained(block):
+        monkeypatch.setattr(models, "BasicBlock", block)
+        torch.manual_seed(3)
+        m = build_classifier(arch, 5, 3, width=8)
+        x = torch.randint(0, 255, (6, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+        if precision == "bf16":
+            m = m.to(memory_format=torch.channels_last)
+        init = {k: v.clone() for k, v in m.state_dict().items()}
+        opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        for _ in range(2):
+            with torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
+                loss = torch.nn.functional.cross_entropy(m(x), torch.arange(6) % 5)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return init, m.state_dict(), m.eval().forward_all(x)
+
+    mine = models.BasicBlock
+    assert mine is not Torchvisions
+    ours, theirs = trained(mine), trained(Torchvisions)
+    for a, b in ((ours[0], theirs[0]), (ours[1], theirs[1])):
+        assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(ours[2].logits, theirs[2].logits) and torch.equal(ours[2].embedding, theirs[2].embedding)
+
+
+def test_the_recorded_torchvision_version_is_its_own_without_importing_it():
+    import subprocess
+    import sys
+
+    import torchvision
+
+    code = ("import sys; from bench.trial.store import versions; "
+            "print(versions()['torchvision'], 'torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [torchvision.__version__, "False"]
+
+
 def test_paper_resnet18_size():
     n = sum(p.numel() for p in build_classifier("resnet18", 10, 3).parameters())
     assert n == 11_173_962  # the CIFAR ResNet-18 of the paper's protocol
