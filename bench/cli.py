@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+from bench.core import priority
 from bench.core.errors import AlbenchError, ConfigError, describe_failure
 
 # Each command imports what it runs inside its own function (deliberate: `albench --help` and a mistyped
@@ -178,6 +179,11 @@ def cmd_verify(a):
         raise SystemExit(1)
 
 
+def _nice_option(parser):
+    parser.add_argument("--nice", type=int, metavar="N", help="run at nice N (1..19; 19: only on idle cores), workers "
+                        "too; started with `setsid`, also below other sessions' work (see docs/scale.md)")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="albench", description="active-learning benchmark (VaB-AL reproduction)")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -197,6 +203,7 @@ def build_parser():
     r.add_argument("--import", dest="imports", action="append", default=[],
                    help="import this module first (registers your own strategies)")
     r.add_argument("--no-progress", action="store_true")
+    _nice_option(r)
     r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. epochs=50")
     r.set_defaults(fn=cmd_run)
     sub.add_parser("list", help="registered strategies and dataset specs").set_defaults(fn=cmd_list)
@@ -237,6 +244,7 @@ def build_parser():
                        help="--plan: seconds to spend measuring (default 15; 0: no bound); past it, a speed like one "
                        "measured is extrapolated from it (marked ~) and measured by a later --plan")
         q.add_argument("--no-progress", action="store_true")
+        _nice_option(q)
         q.set_defaults(fn=cmd_paper)
     pa = sub.add_parser("parity", help="the same trials under two profiles (e.g. fp32 and bf16), paired by seed: "
                         "per-strategy intervals, the paper's claims under both, a decision")
@@ -257,6 +265,7 @@ def build_parser():
     fe.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     fe.add_argument("--data-root", help="where datasets live (default: $ALBENCH_DATA, else ~/.cache/albench)")
     fe.add_argument("--no-progress", action="store_true")
+    _nice_option(fe)
     fe.set_defaults(fn=cmd_features)
     v = sub.add_parser("verify", help="check every trial under the results trees given (default: results): "
                        "complete, consistent, checksums; exit 1 naming each failure")
@@ -284,6 +293,8 @@ def main(argv=None):
     if extra:
         a.overrides = list(a.overrides) + extra
     try:
+        if getattr(a, "nice", None) is not None:
+            print(f"albench: priority: {'; '.join(priority.lower(a.nice))}", file=sys.stderr)
         a.fn(a)
         sys.stdout.flush()
     except BrokenPipeError:   # `albench list | head`: the reader left; say nothing more
