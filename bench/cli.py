@@ -180,7 +180,7 @@ def cmd_verify(a):
 
 
 def _nice_option(parser):
-    parser.add_argument("--nice", type=int, metavar="N", help="run at nice N (1..19; 19: only on idle cores), workers "
+    parser.add_argument("--nice", type=int, metavar="N", help="run at nice N (1..19; 19: the lowest), local workers "
                         "too; started with `setsid`, also below other sessions' work (see docs/scale.md)")
 
 
