@@ -36,20 +36,41 @@ def rare_classes(counts: np.ndarray) -> np.ndarray:
     return rare if len(rare) else np.setdiff1d(np.arange(len(counts)), [int(np.argmax(counts))])
 
 
-def fl2mi_greedy(sim: torch.Tensor, budget: int, eta: float, rng: np.random.Generator):
-    """Greedy FL2MI picks (rows of ``sim``, unlabelled x query) and each pick's gain."""
+def fl2mi_greedy(sim: torch.Tensor, budget: int, eta: float, rng: np.random.Generator, block: int = 64):
+    """Greedy FL2MI picks (rows of ``sim``, unlabelled x query) and each pick's gain.
+
+    Lazy (Minoux's accelerated greedy): a row's gain only falls as the cover grows, in floating point too (each
+    term max(s - c, 0) falls as c rises and a row is summed in the same order every time), so the gain a row
+    had at an earlier pick bounds it from above. A pick recomputes the rows with the highest bounds, ``block``
+    at a time, until every other row's bound lies below the best gain recomputed; the rows tied at it are then
+    all among those recomputed and one is drawn as ``random_argmax`` draws it. Picks and gains are those of
+    recomputing every row at every pick (a test compares them). 500 picks from a 49,500 x 1,500 kernel of
+    clustered features, one thread: 6.6 s, against ~150 s recomputing every row."""
+    n = len(sim)
     cover = torch.zeros(sim.shape[1], dtype=sim.dtype, device=sim.device)
-    best_q = sim.max(1).values if sim.shape[1] else torch.zeros(len(sim), dtype=sim.dtype, device=sim.device)
-    chosen = torch.zeros(len(sim), dtype=torch.bool, device=sim.device)
+    best_q = sim.max(1).values if sim.shape[1] else torch.zeros(n, dtype=sim.dtype, device=sim.device)
+    bonus = eta * best_q
+
+    def gain(rows):
+        return (sim[rows] - cover.unsqueeze(0)).clamp_min(0).sum(1) + bonus[rows]
+
+    bound = (sim - cover.unsqueeze(0)).clamp_min(0).sum(1) + bonus
     picks, gains = [], []
-    for _ in range(budget):
-        gain = (sim - cover.unsqueeze(0)).clamp_min(0).sum(1) + eta * best_q
-        gain[chosen] = float("-inf")
-        pick = random_argmax(gain, rng)
-        best = gain[pick]
+    for t in range(min(budget, n)):
+        order = torch.argsort(bound, descending=True, stable=True)[:n - t]   # the rows not chosen yet
+        lo, best = 0, None
+        while lo < len(order) and (best is None or bound[order[lo]] >= best):
+            rows = order[lo:lo + block * 2 ** min(lo // block, 10)]
+            bound[rows] = gain(rows)
+            top = bound[rows].max()
+            best = top if best is None else torch.maximum(best, top)
+            lo += len(rows)
+        values = torch.full_like(bound, float("-inf"))
+        values[order[:lo]] = bound[order[:lo]]
+        pick = random_argmax(values, rng)
         picks.append(pick)
-        gains.append(float(best))
-        chosen[pick] = True
+        gains.append(float(bound[pick]))
+        bound[pick] = float("-inf")
         cover = torch.maximum(cover, sim[pick])
     return np.asarray(picks, np.int64), gains
 

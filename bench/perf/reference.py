@@ -9,6 +9,7 @@ import torch
 from bench.core.device import sync
 from bench.core.models import build_classifier
 from bench.trial.timing import data, timed
+from strategies._api import random_argmax
 from strategies.coreset import k_center_greedy
 
 
@@ -95,3 +96,21 @@ def coreset_seconds(n, dim, n_lab, k, device):
         k_center_greedy(xd[:1000], md[:1000], 5)   # warm-up (cuBLAS handles, kernels)
         out["albench_cuda"] = timed(lambda: k_center_greedy(xd, md, k), device)
     return out
+
+
+def fl2mi_every_row(sim: torch.Tensor, budget: int, eta: float, rng: np.random.Generator):
+    """SIMILAR's greedy FL2MI as first written (no peer installs here: DISTIL needs submodlib): every row's gain
+    recomputed at every pick, ties drawn by ``random_argmax``. The reference of ``fl2mi_greedy``'s lazy
+    greedy, which must pick the same rows with the same gains, and of its speed."""
+    cover = torch.zeros(sim.shape[1], dtype=sim.dtype)
+    chosen, picks, gains = torch.zeros(len(sim), dtype=torch.bool), [], []
+    best_q = sim.max(1).values if sim.shape[1] else torch.zeros(len(sim), dtype=sim.dtype)
+    for _ in range(budget):
+        gain = (sim - cover.unsqueeze(0)).clamp_min(0).sum(1) + eta * best_q
+        gain[chosen] = float("-inf")
+        pick = random_argmax(gain, rng)
+        picks.append(pick)
+        gains.append(float(gain[pick]))
+        chosen[pick] = True
+        cover = torch.maximum(cover, sim[pick])
+    return picks, gains

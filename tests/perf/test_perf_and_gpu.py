@@ -89,5 +89,6 @@ def test_cpu_perf_runs_every_section_at_tiny_sizes():
     assert res["infer"]["auto"] > 0 and res["bald"]["auto"] > 0 and res["vaal"]["fp32"] > 0
     assert set(res["select"]) == {"coreset", "typiclust", "probcover", "badge", "maxherding"}
     assert res["batchbald"]["albench"] > 0 and res["batchbald"]["scikit-activeml"] > 0
+    assert res["similar"]["same"] and res["similar"]["every_row"] > 0   # the lazy greedy picks as the first version
     assert any("speed-up auto / peer-style loop" in name for name, _, _ in rows)
     assert all(np.isfinite(v) for _, v, _ in rows)

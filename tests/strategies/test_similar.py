@@ -1,8 +1,10 @@
 """SIMILAR: each greedy FL2MI pick is the exhaustive best increment of I(A; Q); GCMI is its modular top-k; the
 rare classes are those below the median labelled count."""
 import numpy as np
+import pytest
 import torch
 
+from bench.perf.reference import fl2mi_every_row
 from strategies import get_strategy
 from strategies.similar import fl2mi_greedy, rare_classes
 from strategies.testing import make_pool
@@ -25,6 +27,27 @@ def test_each_fl2mi_pick_is_the_exhaustive_best_increment():
         best = max((c for c in range(25) if c not in batch), key=lambda c: fl2mi(sim, batch + [c], 1.0))
         assert p == best and np.isclose(g, fl2mi(sim, batch + [p], 1.0) - fl2mi(sim, batch, 1.0))
         batch.append(p)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_lazy_greedy_picks_what_recomputing_every_row_picks_bit_for_bit(threads):
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for case in range(24):
+            g = torch.Generator().manual_seed(case)
+            n, q = int(torch.randint(1, 700, (1,), generator=g)), int(torch.randint(0, 90, (1,), generator=g))
+            feats = torch.nn.functional.normalize(torch.randn(n + q, 16, generator=g), dim=1)
+            sim = feats[:n] @ feats[n:].T
+            if case % 3 == 0:   # exact ties: a coarse grid of similarities and repeated rows
+                sim = (sim * 4).round() / 4
+                sim[n // 2:] = sim[:n - n // 2].clone()
+            budget, eta = int(torch.randint(1, n + 1, (1,), generator=g)), (0.0, 1.0, 0.3)[case % 3]
+            want = fl2mi_every_row(sim, budget, eta, np.random.default_rng(case))
+            picks, gains = fl2mi_greedy(sim, budget, eta, np.random.default_rng(case), block=int(1 + case % 5))
+            assert (picks.tolist(), gains) == want, (case, n, q, budget)
+    finally:
+        torch.set_num_threads(old)
 
 
 def test_rare_classes_and_the_strategies_on_a_pool():
