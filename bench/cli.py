@@ -76,7 +76,8 @@ def cmd_run(a):
               + (" (trial after trial)" if a.workers == 1 else f" (summed; {a.workers} workers share the machine)")
               + hint, file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    run_grid(trials, a.executor, a.workers, a.address, progress=not a.no_progress, imports=a.imports)
+    run_grid(trials, a.executor, a.workers, a.address, progress=not a.no_progress, imports=a.imports,
+             cost=cost.get("per_trial"))
     print(f"albench: {len(trials)} trial(s) done in {(time.perf_counter() - t0) / 60:.1f} min "
           f"({a.executor}, {a.workers} worker(s))", file=sys.stderr)
 

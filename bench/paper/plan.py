@@ -38,10 +38,10 @@ from typing import Dict, List, Optional
 
 from bench.core.device import resolve_device
 from bench.paper.manifest import Profile, command, load_profile
-from bench.paper.run import check_profile_root
 from bench.paper.status import (
     STATUSES,
     TrialPlan,
+    check_profile_root,
     dataset_info,
     fill_status,
     selected_artifacts,
@@ -49,6 +49,7 @@ from bench.paper.status import (
     trials_of,
 )
 from bench.trial.loop import models_per_round
+from bench.trial.progress import human
 from bench.trial.timing import Meter, speed_cache_path
 
 
@@ -94,15 +95,6 @@ def summarise(trials) -> dict:
                seconds=None if any(s is None for s in secs) else sum(secs),
                seconds_left=None if any(s is None for s in left) else sum(left))
     return out
-
-
-def human(seconds) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= 2 * size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} s"
 
 
 PLAN_BUDGET_S = 15.0   # seconds a plan spends measuring before it extrapolates (see the module docstring)
@@ -269,13 +261,14 @@ OPTIMISTIC_IMG_S = {"cpu": 5_000.0, "cuda": 100_000.0}
 def estimate_run(trials, device: str = "auto", meter: Optional[Meter] = None, always: bool = False) -> dict:
     """What ``albench run``'s ``trials`` (``bench.trial.grid.Trial``s) still cost here, measured as the plan
     measures (speeds kept per machine: a second call measures nothing): training images and seconds left,
-    summed over the trials not finished, run one after another. Unless ``always``, speeds are measured only
+    summed over the trials not finished, run one after another (``per_trial``: each one's, by trial name, for
+    ``run_grid``'s time left). Unless ``always``, speeds are measured only
     where the training images alone could take longer than ``LONG_RUN_S`` at ``OPTIMISTIC_IMG_S`` (scaled by
     width^2); otherwise ``seconds`` is None."""
-    plans = {}
+    plans, names = {}, {}
     for t in trials:
         tp = TrialPlan("", t.cfg.dataset, t.strategy, t.seed, t.cfg)
-        plans[tp.key] = tp
+        plans[tp.key], names[tp.key] = tp, t.name
     fill_status(plans)
     left = [tp for tp in plans.values() if tp.status != "finished"]
     dev = resolve_device(device)
@@ -290,4 +283,5 @@ def estimate_run(trials, device: str = "auto", meter: Optional[Meter] = None, al
     meter = meter or Meter(device, log=lambda text: None, cache=speed_cache_path())
     for tp in left:
         estimate(tp, dataset_info(tp.cfg), meter)
-    return dict(out, seconds=sum(tp.seconds_left for tp in left), device=meter.describe())
+    return dict(out, seconds=sum(tp.seconds_left for tp in left), device=meter.describe(),
+                per_trial={names[tp.key]: tp.seconds_left for tp in left})

@@ -19,11 +19,12 @@ import time
 
 from bench import __version__
 from bench.core.config import REPO_ROOT
-from bench.core.errors import ConfigError, ResultsCorruptError
+from bench.core.errors import ConfigError, describe_failure
 from bench.paper.manifest import Profile, command, load_manifest, load_profile, load_study, resolve
+from bench.paper.plan import estimate_run
 from bench.paper.report import publish as write
 from bench.paper.report import write_report
-from bench.paper.status import fill_status, selected_artifacts, trials_of
+from bench.paper.status import check_profile_root, fill_status, selected_artifacts, trials_of
 from bench.trial.grid import Trial, run_grid
 from bench.trial.preflight import check_writable, import_user_modules, preflight
 from bench.trial.store import atomic_write
@@ -41,20 +42,6 @@ def profile_record(prof: Profile) -> dict:
                                     "strategy_params": r.strategy_params, "sweep": r.sweep} for r in a.runs]
                           for a in arts},
             "albench_version": __version__}
-
-
-def check_profile_root(prof: Profile, root: str):
-    """Refuse a results folder whose ``profile.json`` names another profile."""
-    path = os.path.join(root, "profile.json")
-    if os.path.exists(path):
-        try:
-            with open(path) as f:
-                name = json.load(f).get("profile")
-        except (OSError, ValueError, AttributeError) as err:
-            raise ResultsCorruptError(f"{path} is unreadable ({type(err).__name__}); move it away") from None
-        if name != prof.name:
-            raise ConfigError(f"{root} holds the results of profile {name!r}, not {prof.name!r}: profiles never "
-                              "share a folder; use another --out")
 
 
 def write_profile_json(prof: Profile, root: str):
@@ -140,8 +127,14 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
           file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     if todo:
-        run_grid([Trial(t.cfg, t.strategy, t.seed) for t in todo], executor, workers, address, progress,
-                 imports=list(imports))
+        grid = [Trial(t.cfg, t.strategy, t.seed) for t in todo]
+        try:   # each trial's estimate weighs the time left (measured only for a long run; cached per machine)
+            cost = estimate_run(grid, device or "auto").get("per_trial")
+        except Exception as err:   # an estimate never stops a run
+            cost = None
+            print(f"albench: no estimate ({describe_failure(err)}); the time left counts trials alike",
+                  file=sys.stderr)
+        run_grid(grid, executor, workers, address, progress, imports=list(imports), cost=cost)
     seconds = time.perf_counter() - t0
     if todo:
         print(f"{command(prof.name, manifest)}: {len(todo)} trial(s) run in {seconds / 60:.1f} min "

@@ -1,5 +1,6 @@
 """Which trials a profile's artifacts need and how far each has got: finished, partial, missing, or a conflict
 (a folder made under another identity); and the shape of each dataset (read here, or known when absent)."""
+import json
 import os
 import time
 import warnings
@@ -156,3 +157,17 @@ def dataset_info(cfg) -> dict:
         raise ConfigError(f"{cfg.dataset} has {out['n_train']} selectable training images, but initial="
                           f"{cfg.initial} + rounds={cfg.rounds} x budget={cfg.budget} needs {need}")
     return out
+
+
+def check_profile_root(prof: Profile, root: str):
+    """Refuse a results folder whose ``profile.json`` names another profile."""
+    path = os.path.join(root, "profile.json")
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                name = json.load(f).get("profile")
+        except (OSError, ValueError, AttributeError) as err:
+            raise ResultsCorruptError(f"{path} is unreadable ({type(err).__name__}); move it away") from None
+        if name != prof.name:
+            raise ConfigError(f"{root} holds the results of profile {name!r}, not {prof.name!r}: profiles never "
+                              "share a folder; use another --out")

@@ -21,6 +21,7 @@ from bench.core.config import REPO_ROOT, Config, load_config, preset_for
 from bench.core.errors import ConfigError, GridError, describe_failure
 from bench.trial.loop import run_trial
 from bench.trial.preflight import import_user_modules
+from bench.trial.progress import grid_time_left, human
 
 
 @dataclass(frozen=True)
@@ -160,21 +161,28 @@ def _run_pool(jobs, workers, threads, imports, on_done):
 
 
 def run_grid(trials, executor: str = "local", workers: int = 1, address: str = None, progress: bool = True,
-             gpus_per_trial: float = None, imports=()):
+             gpus_per_trial: float = None, imports=(), cost=None):
     """Run ``trials`` through ``executor``; returns the names of the trials that finished. A trial that fails
     (its own error, or a dead worker) does not stop the others: GridError names every failure at the end.
-    ``imports``: the user's ``--import`` modules, imported in every worker process too."""
+    ``imports``: the user's ``--import`` modules, imported in every worker process too; ``cost``: each trial's
+    estimated seconds by name (the plan's), which weigh the time left said after each trial
+    (``bench.trial.progress.grid_time_left``)."""
     t0 = time.perf_counter()
     done, failed = [], {}
 
     def finished(name):
         done.append(name)
+        elapsed = time.perf_counter() - t0
+        gone = set(done) | set(failed)
+        pending = [t.name for t in trials if t.name not in gone]
+        left = grid_time_left(elapsed, done, pending, cost) if pending else None
+        eta = "" if left is None else f", ~{human(left)} left at this pace"
         if not progress:   # without bars (a log file), one line per finished trial
-            print(f"albench: {name} done ({len(done)} of {len(trials)}, {(time.perf_counter() - t0) / 60:.1f} min)",
+            print(f"albench: {name} done ({len(done)} of {len(trials)}, {elapsed / 60:.1f} min{eta})",
                   file=sys.stderr, flush=True)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix_str(name)
+            bar.set_postfix_str(name + eta)
 
     bar = None
     if executor == "local":
@@ -191,8 +199,9 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
                 continue
             finished(t.name)
     else:
+        # no tqdm remaining time: it counts trials alike, the postfix weighs them (grid_time_left)
         bar = tqdm(total=len(trials), desc=f"grid ({executor}, {workers} workers)", unit="trial",
-                   disable=not progress)
+                   disable=not progress, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
         if executor == "pool":
 
             n_gpu = torch.cuda.device_count()

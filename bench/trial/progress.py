@@ -59,3 +59,25 @@ class TrialBar:
 
     def close(self):
         self.bar.close()
+
+
+def human(seconds) -> str:
+    """Seconds as people read a duration: 45 s, 12.5 min, 36.0 h, 3.0 d ('-' for None)."""
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def grid_time_left(elapsed: float, done, pending, cost=None):
+    """Seconds the ``pending`` trials (names) should take at the pace the ``done`` ones set: ``elapsed`` scaled by
+    the estimated seconds of the trials pending over those of the trials done (``cost``, by name: the plan's
+    estimates), so that a BALD trial of hours weighs as it will, while a machine slower than measured, or shared,
+    shows in the pace. A trial without an estimate weighs the mean of those with one (without any, every trial
+    weighs the same). None before a trial is done."""
+    cost = {k: v for k, v in (cost or {}).items() if v}
+    mean = sum(cost.values()) / len(cost) if cost else 1.0
+    spent = sum(cost.get(n, mean) for n in done)
+    return elapsed * sum(cost.get(n, mean) for n in pending) / spent if spent > 0 else None

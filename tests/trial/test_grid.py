@@ -75,6 +75,20 @@ def test_without_bars_each_finished_trial_is_one_line(tmp_path, capsys):
     from bench.trial.grid import run_grid
 
     trials = expand(["digits"], ["random", "entropy"], [0], overrides=TINY, out=str(tmp_path))
-    assert run_grid(trials, "local", progress=False) == ["digits/random/seed0", "digits/entropy/seed0"]
-    err = capsys.readouterr().err
-    assert "digits/random/seed0 done (1 of 2," in err and "digits/entropy/seed0 done (2 of 2," in err
+    cost = {"digits/random/seed0": 60.0, "digits/entropy/seed0": 6000.0}   # the plan's estimates, by name
+    assert run_grid(trials, "local", progress=False, cost=cost) == ["digits/random/seed0", "digits/entropy/seed0"]
+    first, second = [line for line in capsys.readouterr().err.splitlines() if " done (" in line]
+    assert "digits/random/seed0 done (1 of 2," in first and "digits/entropy/seed0 done (2 of 2," in second
+    # the trial left was estimated 100x the one done: its time left is 100x the time spent (said in min or h)
+    assert first.endswith(" left at this pace)") and " min, ~" in first and "left" not in second
+
+
+def test_the_time_left_weighs_each_trial_by_its_estimate():
+    from bench.trial.progress import grid_time_left, human
+
+    cost = {"a": 10.0, "b": 30.0, "c": 60.0}
+    assert grid_time_left(20.0, ["a"], ["b", "c"], cost) == 20.0 * 90 / 10   # the pace of a: 2 s per estimated s
+    assert grid_time_left(20.0, ["a", "x"], ["y"], cost) == 20.0 * (100 / 3) / (10 + 100 / 3)   # x, y: the mean
+    assert grid_time_left(20.0, ["a"], ["b", "c"]) == 40.0   # no estimates: trial for trial
+    assert grid_time_left(20.0, [], ["a"], cost) is None
+    assert [human(s) for s in (45, 750, 11_520, 129_600, 259_200)] == ["45 s", "12.5 min", "3.2 h", "36.0 h", "3.0 d"]
