@@ -43,15 +43,24 @@ def fl2mi_greedy(sim: torch.Tensor, budget: int, eta: float, rng: np.random.Gene
     term max(s - c, 0) falls as c rises and a row is summed in the same order every time), so the gain a row
     had at an earlier pick bounds it from above. A pick recomputes the rows with the highest bounds, ``block``
     at a time, until every other row's bound lies below the best gain recomputed; the rows tied at it are then
-    all among those recomputed and one is drawn as ``random_argmax`` draws it. Picks and gains are those of
-    recomputing every row at every pick (a test compares them). 500 picks from a 49,500 x 1,500 kernel of
-    clustered features, one thread: 7.2 s, against ~170 s recomputing every row (60 picks timed)."""
+    all among those recomputed and one is drawn as ``random_argmax`` draws it. On the CPU the picks and gains
+    are those of recomputing every row at every pick (a test compares them), because torch sums each row of a
+    contiguous matrix alone, in one order, whatever the rows around it; ``sim`` is made contiguous, and a batch
+    is never one row (a lone row of 32,768 or more columns is summed across threads, in another order). A GPU
+    splits a reduction by the shape of the whole batch, so there every pick recomputes every row (exact, and
+    cheap there). 500 picks from a 49,500 x 1,500 kernel of clustered features, one CPU thread: 7.2 s, against
+    ~170 s recomputing every row (60 picks timed)."""
+    sim = sim.contiguous()
     n = len(sim)
+    if sim.device.type != "cpu":
+        block = max(block, n)
     cover = torch.zeros(sim.shape[1], dtype=sim.dtype, device=sim.device)
     best_q = sim.max(1).values if sim.shape[1] else torch.zeros(n, dtype=sim.dtype, device=sim.device)
     bonus = eta * best_q
 
     def gain(rows):
+        if len(rows) == 1 < n:   # summed as one of two rows, as every row of the first pass was
+            return gain(rows.repeat(2))[:1]
         return (sim[rows] - cover.unsqueeze(0)).clamp_min(0).sum(1) + bonus[rows]
 
     bound = (sim - cover.unsqueeze(0)).clamp_min(0).sum(1) + bonus

@@ -44,8 +44,15 @@ def test_the_lazy_greedy_picks_what_recomputing_every_row_picks_bit_for_bit(thre
                 sim[n // 2:] = sim[:n - n // 2].clone()
             budget, eta = int(torch.randint(1, n + 1, (1,), generator=g)), (0.0, 1.0, 0.3)[case % 3]
             want = fl2mi_every_row(sim, budget, eta, np.random.default_rng(case))
-            picks, gains = fl2mi_greedy(sim, budget, eta, np.random.default_rng(case), block=int(1 + case % 5))
+            block = n if case % 7 == 6 else int(1 + case % 5)   # n: every row at every pick (a GPU's way)
+            picks, gains = fl2mi_greedy(sim, budget, eta, np.random.default_rng(case), block=block)
             assert (picks.tolist(), gains) == want, (case, n, q, budget)
+        # a batch of one row over 32,768+ columns would be summed across threads (another order): never one row
+        for seed in range(3):
+            sim = torch.rand(1, 40_000, generator=torch.Generator().manual_seed(seed)).repeat(65, 1)
+            for block in (1, 64):   # 64: the 65th row alone in the second batch
+                picks, gains = fl2mi_greedy(sim, 2, 1.0, np.random.default_rng(seed), block=block)
+                assert (picks.tolist(), gains) == fl2mi_every_row(sim, 2, 1.0, np.random.default_rng(seed))
     finally:
         torch.set_num_threads(old)
 
