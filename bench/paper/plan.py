@@ -258,13 +258,15 @@ LONG_RUN_S = 30 * 60   # `albench run` says what a run costs, and how to shrink 
 OPTIMISTIC_IMG_S = {"cpu": 5_000.0, "cuda": 100_000.0}
 
 
-def estimate_run(trials, device: str = "auto", meter: Optional[Meter] = None, always: bool = False) -> dict:
+def estimate_run(trials, device: str = "auto", meter: Optional[Meter] = None, always: bool = False,
+                 log=None) -> dict:
     """What ``albench run``'s ``trials`` (``bench.trial.grid.Trial``s) still cost here, measured as the plan
     measures (speeds kept per machine: a second call measures nothing): training images and seconds left,
-    summed over the trials not finished, run one after another (``per_trial``: each one's, by trial name, for
-    ``run_grid``'s time left). Unless ``always``, speeds are measured only
+    summed over the trials not finished, run one after another (``per_trial``: each one's by trial name, 0 for a
+    finished one, for ``run_grid``'s time left). Unless ``always``, speeds are measured only
     where the training images alone could take longer than ``LONG_RUN_S`` at ``OPTIMISTIC_IMG_S`` (scaled by
-    width^2); otherwise ``seconds`` is None."""
+    width^2), for about ``PLAN_BUDGET_S`` seconds as a plan does (``log``: where its lines go; default none);
+    otherwise ``seconds`` is None."""
     plans, names = {}, {}
     for t in trials:
         tp = TrialPlan("", t.cfg.dataset, t.strategy, t.seed, t.cfg)
@@ -280,8 +282,8 @@ def estimate_run(trials, device: str = "auto", meter: Optional[Meter] = None, al
            "device": dev.type}
     if not left or (bound <= LONG_RUN_S and not always):
         return out
-    meter = meter or Meter(device, log=lambda text: None, cache=speed_cache_path())
+    meter = meter or Meter(device, log=log or (lambda text: None), cache=speed_cache_path(), budget_s=PLAN_BUDGET_S)
     for tp in left:
         estimate(tp, dataset_info(tp.cfg), meter)
     return dict(out, seconds=sum(tp.seconds_left for tp in left), device=meter.describe(),
-                per_trial={names[tp.key]: tp.seconds_left for tp in left})
+                per_trial={names[k]: tp.seconds_left if tp.status != "finished" else 0.0 for k, tp in plans.items()})

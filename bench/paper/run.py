@@ -129,7 +129,8 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
     if todo:
         grid = [Trial(t.cfg, t.strategy, t.seed) for t in todo]
         try:   # each trial's estimate weighs the time left (measured only for a long run; cached per machine)
-            cost = estimate_run(grid, device or "auto").get("per_trial")
+            cost = estimate_run(grid, device or "auto", log=lambda text: print(
+                f"albench: for the time left, {text.strip()}", file=sys.stderr, flush=True)).get("per_trial")
         except Exception as err:   # an estimate never stops a run
             cost = None
             print(f"albench: no estimate ({describe_failure(err)}); the time left counts trials alike",

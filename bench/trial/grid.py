@@ -120,16 +120,16 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _run_pool(jobs, workers, threads, imports, on_done):
+def _run_pool(jobs, workers, threads, imports, on_done, failed):
     """Run ``jobs`` on ``workers`` reused processes. A trial's own error fails that trial; a worker that dies
     (killed, out of memory) fails the trial it was running, found by the note each worker keeps of its
     trial (the workers the pool then terminates remove theirs), and the trials its death interrupted run
-    again in a fresh pool. Returns {trial name: failure}."""
+    again in a fresh pool. Fills ``failed`` ({trial name: failure}) as failures happen and returns it."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    failed, pending, blameless = {}, list(jobs), 0
+    pending, blameless = list(jobs), 0
     with tempfile.TemporaryDirectory(prefix="albench-workers-") as running:
         while pending:
             broken = []
@@ -210,9 +210,9 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
             # the workers live for the whole grid (a spawned process pays ~2-4 s of imports: on a grid of
             # small trials that was most of the time), each setting its torch threads once
             threads = {j[2] for j in jobs}
-            failed = _run_pool(jobs, workers, threads.pop() if len(threads) == 1 else 0, imports, finished)
+            _run_pool(jobs, workers, threads.pop() if len(threads) == 1 else 0, imports, finished, failed)
         elif executor == "ray":
-            failed = _run_ray(trials, workers, address, gpus_per_trial, finished, imports)
+            _run_ray(trials, workers, address, gpus_per_trial, finished, imports, failed)
         else:
             raise ValueError(f"unknown executor {executor!r}; use local, pool or ray")
         bar.close()
@@ -222,7 +222,7 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
     return done
 
 
-def _run_ray(trials, workers, address, gpus_per_trial, finished, imports=()):
+def _run_ray(trials, workers, address, gpus_per_trial, finished, imports=(), failed=None):
     try:
         import ray
     except ImportError:
@@ -236,7 +236,7 @@ def _run_ray(trials, workers, address, gpus_per_trial, finished, imports=()):
     task = ray.remote(num_gpus=gpu, num_cpus=1, max_retries=0)(_ray_task)
     pending = {task.remote(t, sys.path + [os.getcwd()], cpu_threads(t.cfg, workers), tuple(imports)): t
                for t in trials}
-    failed = {}
+    failed = {} if failed is None else failed
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         t = pending.pop(ready[0])

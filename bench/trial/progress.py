@@ -74,10 +74,11 @@ def human(seconds) -> str:
 def grid_time_left(elapsed: float, done, pending, cost=None):
     """Seconds the ``pending`` trials (names) should take at the pace the ``done`` ones set: ``elapsed`` scaled by
     the estimated seconds of the trials pending over those of the trials done (``cost``, by name: the plan's
-    estimates), so that a BALD trial of hours weighs as it will, while a machine slower than measured, or shared,
-    shows in the pace. A trial without an estimate weighs the mean of those with one (without any, every trial
-    weighs the same). None before a trial is done."""
-    cost = {k: v for k, v in (cost or {}).items() if v}
-    mean = sum(cost.values()) / len(cost) if cost else 1.0
+    estimates; 0 for a trial already finished on disk), so that a BALD trial of hours weighs as it will, while a
+    machine slower than measured, or shared, shows in the pace. A trial without an estimate weighs the mean of
+    those with one (without any, every trial weighs the same). None until work with a weight is done."""
+    cost = {k: float(v) for k, v in (cost or {}).items() if v is not None}
+    known = [v for v in cost.values() if v > 0]
+    mean = sum(known) / len(known) if known else 1.0
     spent = sum(cost.get(n, mean) for n in done)
     return elapsed * sum(cost.get(n, mean) for n in pending) / spent if spent > 0 else None

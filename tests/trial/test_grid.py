@@ -8,6 +8,7 @@ import time
 import pandas as pd
 import pytest
 
+from bench.core.errors import GridError
 from bench.trial.grid import expand
 from tests.helpers import ROOT, TINY, run_cli
 
@@ -70,17 +71,22 @@ def test_ray_executor_on_a_local_cpu_instance(tmp_path):
     run_and_kill(str(tmp_path / "ray"), "ray")
 
 
-def test_without_bars_each_finished_trial_is_one_line(tmp_path, capsys):
+def test_without_bars_each_finished_trial_is_one_line(tmp_path, capsys, monkeypatch):
     """A background run logging to a file (--no-progress) says which trial finished, k of n, and when."""
+    import types
+
+    import bench.trial.grid as grid
     from bench.trial.grid import run_grid
 
+    clock = iter([0.0, 10.0, 25.0])   # the grid's start, then each trial's end, in seconds
+    monkeypatch.setattr(grid, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
     trials = expand(["digits"], ["random", "entropy"], [0], overrides=TINY, out=str(tmp_path))
     cost = {"digits/random/seed0": 60.0, "digits/entropy/seed0": 6000.0}   # the plan's estimates, by name
     assert run_grid(trials, "local", progress=False, cost=cost) == ["digits/random/seed0", "digits/entropy/seed0"]
     first, second = [line for line in capsys.readouterr().err.splitlines() if " done (" in line]
-    assert "digits/random/seed0 done (1 of 2," in first and "digits/entropy/seed0 done (2 of 2," in second
-    # the trial left was estimated 100x the one done: its time left is 100x the time spent (said in min or h)
-    assert first.endswith(" left at this pace)") and " min, ~" in first and "left" not in second
+    # the trial left was estimated 100x the one done, which took 10 s: 1,000 s left
+    assert first.endswith("digits/random/seed0 done (1 of 2, 0.2 min, ~16.7 min left at this pace)")
+    assert second.endswith("digits/entropy/seed0 done (2 of 2, 0.4 min)")
 
 
 def test_the_time_left_weighs_each_trial_by_its_estimate():
@@ -91,4 +97,29 @@ def test_the_time_left_weighs_each_trial_by_its_estimate():
     assert grid_time_left(20.0, ["a", "x"], ["y"], cost) == 20.0 * (100 / 3) / (10 + 100 / 3)   # x, y: the mean
     assert grid_time_left(20.0, ["a"], ["b", "c"]) == 40.0   # no estimates: trial for trial
     assert grid_time_left(20.0, [], ["a"], cost) is None
-    assert [human(s) for s in (45, 750, 11_520, 129_600, 259_200)] == ["45 s", "12.5 min", "3.2 h", "36.0 h", "3.0 d"]
+    # trials found finished on disk weigh 0 (an `albench run` resumed): the pace is that of the trial run
+    disk = {"f1": 0.0, "f2": 0.0, "p1": 3600.0, "p2": 3600.0}
+    assert grid_time_left(3000.0, ["f1", "f2", "p1"], ["p2"], disk) == 3000.0
+    assert grid_time_left(1.0, ["f1"], ["p1", "p2"], disk) is None
+    said = [human(s) for s in (45, 750, 11_520, 129_600, 259_200)]
+    assert said == ["45 s", "12.5 min", "3.2 h", "36.0 h", "3.0 d"]
+
+
+def test_a_failed_pool_trial_is_not_counted_as_left(monkeypatch, capsys):
+    import types
+
+    import bench.trial.grid as grid
+
+    def pool(jobs, workers, threads, imports, on_done, failed):   # as _run_pool: trial a fails, then b ends
+        failed["a"] = "RuntimeError: boom"
+        on_done("b")
+
+    clock = iter([0.0, 60.0])   # the grid's start, b's end
+    monkeypatch.setattr(grid, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    monkeypatch.setattr(grid, "_run_pool", pool)
+    cfg = types.SimpleNamespace(device="cpu", threads=1)
+    trials = [types.SimpleNamespace(name=n, cfg=cfg) for n in ("a", "b", "c")]
+    with pytest.raises(GridError):
+        grid.run_grid(trials, "pool", 2, progress=False, cost={"a": 3600.0, "b": 60.0, "c": 60.0})
+    line = [x for x in capsys.readouterr().err.splitlines() if "b done" in x][0]
+    assert line.endswith("b done (1 of 3, 1.0 min, ~60 s left at this pace)")   # c alone is left, not a's hour
