@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+from bench import __version__
 from bench.core import priority
 from bench.core.errors import AlbenchError, ConfigError, describe_failure
 
@@ -187,6 +188,7 @@ def _nice_option(parser):
 
 def build_parser():
     p = argparse.ArgumentParser(prog="albench", description="active-learning benchmark (VaB-AL reproduction)")
+    p.add_argument("--version", action="version", version=f"albench {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run trials (a grid of datasets x strategies x seeds); resumes finished rounds")
     r.add_argument("--strategy", "-s", help="comma-separated registry keys (default: the preset's strategies)")

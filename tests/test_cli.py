@@ -28,3 +28,11 @@ def test_a_bug_in_albench_shows_its_traceback(monkeypatch, bug):
     monkeypatch.setattr(cli, "cmd_list", broken)
     with pytest.raises(type(bug)):
         cli.main(["list"])
+
+
+def test_version_says_which_albench(capsys):
+    from bench import __version__
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"albench {__version__}"
