@@ -58,12 +58,13 @@ def fl2mi_greedy(sim: torch.Tensor, budget: int, eta: float, rng: np.random.Gene
     best_q = sim.max(1).values if sim.shape[1] else torch.zeros(n, dtype=sim.dtype, device=sim.device)
     bonus = eta * best_q
 
-    def gain(rows):
-        if len(rows) == 1 < n:   # summed as one of two rows, as every row of the first pass was
+    def gain(rows=None):   # None: every row
+        if rows is not None and len(rows) == 1 < n:   # summed as one of two rows, as every row of the first pass was
             return gain(rows.repeat(2))[:1]
-        return (sim[rows] - cover.unsqueeze(0)).clamp_min(0).sum(1) + bonus[rows]
+        part, extra = (sim, bonus) if rows is None else (sim[rows], bonus[rows])
+        return (part - cover.unsqueeze(0)).clamp_min(0).sum(1) + extra
 
-    bound = (sim - cover.unsqueeze(0)).clamp_min(0).sum(1) + bonus
+    bound = gain()
     picks, gains = [], []
     for t in range(min(budget, n)):
         order = torch.argsort(bound, descending=True, stable=True)[:n - t]   # the rows not chosen yet
