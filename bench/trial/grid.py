@@ -124,7 +124,7 @@ def _run_pool(jobs, workers, threads, imports, on_done, failed):
     """Run ``jobs`` on ``workers`` reused processes. A trial's own error fails that trial; a worker that dies
     (killed, out of memory) fails the trial it was running, found by the note each worker keeps of its
     trial (the workers the pool then terminates remove theirs), and the trials its death interrupted run
-    again in a fresh pool. Fills ``failed`` ({trial name: failure}) as failures happen and returns it."""
+    again in a fresh pool. Fills ``failed`` ({trial name: failure}) as failures happen."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
@@ -157,7 +157,6 @@ def _run_pool(jobs, workers, threads, imports, on_done, failed):
                     dead = {j[0].name: "the worker pool broke twice with no trial to blame" for j in broken}
             failed.update(dead)
             pending = [j for j in broken if j[0].name not in dead]
-    return failed
 
 
 def run_grid(trials, executor: str = "local", workers: int = 1, address: str = None, progress: bool = True,
@@ -222,7 +221,7 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
     return done
 
 
-def _run_ray(trials, workers, address, gpus_per_trial, finished, imports=(), failed=None):
+def _run_ray(trials, workers, address, gpus_per_trial, finished, imports, failed):
     try:
         import ray
     except ImportError:
@@ -236,7 +235,6 @@ def _run_ray(trials, workers, address, gpus_per_trial, finished, imports=(), fai
     task = ray.remote(num_gpus=gpu, num_cpus=1, max_retries=0)(_ray_task)
     pending = {task.remote(t, sys.path + [os.getcwd()], cpu_threads(t.cfg, workers), tuple(imports)): t
                for t in trials}
-    failed = {} if failed is None else failed
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         t = pending.pop(ready[0])
@@ -244,7 +242,6 @@ def _run_ray(trials, workers, address, gpus_per_trial, finished, imports=(), fai
             finished(ray.get(ready[0]))
         except Exception as err:   # the task's own error, or its worker died (ray's WorkerCrashedError)
             failed[t.name] = describe_failure(err)
-    return failed
 
 
 def _ray_task(trial, path, threads=0, imports=()):
