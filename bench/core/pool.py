@@ -8,12 +8,17 @@ reveals counts against the round's budget and must be part of the strategy's sel
 this and records the order of reveals).  Held-out indices (a validation split) are neither labelled nor
 unlabelled: no strategy can select them or read their labels.  Images are served as stored (uint8,
 never augmented).  Forward passes run in the trial's ``precision`` (``bench.core.device``); a strategy that runs
-its own network uses ``pool.autocast()`` for the same arithmetic.
+its own network uses ``pool.autocast()`` for the same arithmetic.  The logits and embedding of one index sequence
+come from one forward pass, kept while the model's weights and the images are unchanged: a strategy that asks
+twice (a balanced wrapper's scores and predicted classes, TAILOR's arms) gets the same numbers without a second
+pass, bit for bit, since the batches are the same.
 """
+from itertools import chain
 from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from bench.core.device import autocast, inference_batch, resolve_precision
 from bench.core.predict import forward_batches
@@ -77,6 +82,20 @@ def finite(values: torch.Tensor, what: str) -> torch.Tensor:
     return values
 
 
+MEMO_SETS = 4   # index sequences whose (logits, embedding) a pool keeps, the latest asked
+
+
+def weights_version(model):
+    """A key that changes whenever ``model``'s weights or buffers are written in place (torch counts every in-place
+    write of a tensor in ``_version``) or its train/eval mode changes; None for a model that is not an
+    ``nn.Module`` (nor wraps one as ``.model``, as ``bench.adapter.ModelAdapter`` does): nothing is kept for it."""
+    module = model if isinstance(model, nn.Module) else getattr(model, "model", None)
+    if not isinstance(module, nn.Module):
+        return None
+    tensors = chain(module.parameters(), module.buffers())
+    return (id(module), module.training, tuple((id(t), t._version) for t in tensors))
+
+
 class Pool:
     def __init__(self, x: torch.Tensor, y: np.ndarray, labelled: np.ndarray, model, num_classes: int,
                  rng: np.random.Generator, device=None, batch_size: int = 0, classes=(), classifier=None,
@@ -106,6 +125,7 @@ class Pool:
         self._source_index = None if source_index is None else np.asarray(source_index, np.int64)
         self._read, self._reveal, self._revealed, self._peek = _label_oracle(
             np.asarray(y, np.int64), mask, ~mask & ~hidden, budget, true_labels)
+        self._memo = {}   # index bytes -> (weights key, logits, embedding): see _logits_embedding
 
     def __len__(self):
         return len(self.x)
@@ -156,8 +176,36 @@ class Pool:
         return forward_batches(model or self.model, lambda i, j: self.images(idx[i:j]), len(idx), self.batch_size, fn,
                                self.device, self.precision)
 
+    def _logits_embedding(self, idx):
+        """(logits, embedding) of the scoring model for images ``idx``, float32, from one forward pass over them in
+        the order given; kept (``MEMO_SETS`` sequences at most) until the model's weights or mode, or the images,
+        change, and handed out as copies, so a strategy that writes into its result changes nothing kept."""
+        idx = np.asarray(idx, np.int64)
+        key, state = idx.tobytes(), weights_version(self.model)
+        state = None if state is None else (state, self.x._version)
+        hit = self._memo.get(key)
+        if hit is not None and state is not None and hit[0] == state:
+            return hit[1].clone(), hit[2].clone()
+        width = []
+
+        def both(o):
+            width[:] = [o.logits.shape[1]]
+            return torch.cat([o.logits.float(), o.embedding.float()], 1)
+
+        out = self.map(idx, both)
+        if not width:   # no image: what map gives for none
+            return out, out.clone()
+        logits, emb = out[:, :width[0]].contiguous(), out[:, width[0]:].contiguous()
+        if state is None:
+            return logits, emb
+        self._memo.pop(key, None)
+        while len(self._memo) >= MEMO_SETS:
+            self._memo.pop(next(iter(self._memo)))
+        self._memo[key] = (state, logits, emb)
+        return logits.clone(), emb.clone()
+
     def logits(self, idx) -> torch.Tensor:
-        return self.map(idx, lambda o: o.logits.float())
+        return self._logits_embedding(idx)[0]
 
     def probs(self, idx) -> torch.Tensor:
         return torch.softmax(self.logits(idx), dim=1)
@@ -165,7 +213,7 @@ class Pool:
     def embeddings(self, idx) -> torch.Tensor:
         """The penultimate embedding (pooled output of the last residual block), float32; ValueError where the
         model gives a non-finite one (no strategy sees NaN distances: CoreSet would pick the first indices)."""
-        return finite(self.map(idx, lambda o: o.embedding.float()), "embeddings")
+        return finite(self._logits_embedding(idx)[1], "embeddings")
 
     def last_layer(self):
         """(weight K x D, bias K) of the scoring model's final linear layer, float32: logits = emb @ W.T + b."""

@@ -42,7 +42,7 @@ from bench.core.models import build_classifier
 from bench.core.pool import Pool
 from bench.paper.manifest import artifact, load_profile
 from bench.perf.measure import trainer_rate
-from bench.perf.reference import fl2mi_every_row, reference_rate
+from bench.perf.reference import PassPerCallPool, fl2mi_every_row, reference_rate
 from bench.trial.timing import data
 from bench.trial.train import evaluate, train_classifier
 from strategies import get_strategy
@@ -305,6 +305,24 @@ def fl2mi_versus_every_row(n: int, q: int, picks: int) -> dict:
     return dict(t, same=(got["r"][0].tolist(), got["r"][1]) == want["r"])
 
 
+def kept_pass_versus_pass_per_call(cfg, n: int, names=("balanced_margin", "tailor")) -> dict:
+    """Seconds of each strategy's select over ``n`` unlabelled images of ``cfg``'s classifier, with the pool's kept
+    forward pass and with a pass at every call (``PassPerCallPool``), and whether their picks are the same."""
+    x, y = data(n + 500, 3, 32, "cpu")
+    model, _ = train_classifier(replace(cfg, epochs=1), x[:500], y[:500], 10, 0, [0.5] * 3, [0.25] * 3)
+    out = {}
+    for name in names:
+        t, got = {}, {}
+        for how, cls in (("kept", Pool), ("per_call", PassPerCallPool)):
+            pool = cls(x, y.numpy(), np.arange(500), model, 10, np.random.default_rng(0), "cpu",
+                       precision=cfg.precision, budget=100)
+            t0 = time.perf_counter()
+            got[how] = get_strategy(name).select(pool, 100).tolist()
+            t[how] = time.perf_counter() - t0
+        out[name] = dict(t, same=got["kept"] == got["per_call"])
+    return out
+
+
 def run(threads: int = 1, quick: bool = False, fma_units: int = 2, report=print):
     """Every section; ``report(name, value, unit)`` prints a row. Returns the figures as a dict."""
 
@@ -394,6 +412,12 @@ def run(threads: int = 1, quick: bool = False, fma_units: int = 2, report=print)
     report(f"  every row's gain recomputed at every pick (the first version; same picks and gains: {t['same']})",
            t["every_row"], "s")
     report("  speed-up", t["every_row"] / t["albench"], "x")
+    n_kept = 200 if quick else 2_000
+    kept = res["kept_pass"] = kept_pass_versus_pass_per_call(replace(cfg, precision="fp32"), n_kept)
+    for name, t in kept.items():
+        report(f"{name} select, 100 of {n_kept:,} (fp32, the cpu profile's), one forward pass kept", t["kept"], "s")
+        report(f"  a pass at every call (before; same picks: {t['same']})", t["per_call"], "s")
+        report("  speed-up", t["per_call"] / t["kept"], "x")
     if not quick:   # ProbCover's ball graph at 50,000 takes ~30 s here: left out to keep the run short
         big = res["select_50k"] = select_versus_peer(50_000, 64, 500, 500, delta=1.0, peer=False,
                                                      names=("coreset", "typiclust", "badge"), again_below_s=0.0)
