@@ -141,7 +141,18 @@ def draw_ranking(doc, art, t, ctx):
     if left:
         doc.p("Not ranked (no finished trial in every regime yet): " + _names(left, ref) + ".")
     wtl_section(doc, rows.rename(columns={"accuracy": "value"}), order, ref)
-    doc.answer = (_answer(rank, verdicts, ref, ctx.baseline, n_regimes), name)
+    doc.answer = (_progress(t, rank, left) + _answer(rank, verdicts, ref, ctx.baseline, n_regimes), name)
+
+
+def _progress(t, rank, left):
+    """While the study's trials are not all finished: a first line saying how many are, and what the ranking
+    below it stands on, so a short answer read early is not taken for the study's."""
+    if not (t.missing or t.partial or t.other) and int(rank["seeds"].min()) == int(rank["seeds"].max()):
+        return []
+    return [f"- **In progress** ({len(t.frames)} of {len(t.expected)} trials finished): ranked only the "
+            f"{len(rank)} strateg{'y' if len(rank) == 1 else 'ies'} with a finished trial in every regime, as few as "
+            f"{int(rank['seeds'].min())} seed(s) in a regime" + (f"; {len(left)} more have some" if left else "")
+            + ". Every line below can still change."]
 
 
 def _answer(rank, verdicts, ref, baseline, n_regimes):
@@ -158,7 +169,8 @@ def _answer(rank, verdicts, ref, baseline, n_regimes):
              f"- Better than `{baseline}` in every regime (paired 95 % interval above 0): "
              + (", ".join(f"`{s}`" for s, c in count.items() if c == n_regimes and not ref.get(s)) or "none") + ".",
              f"- Better than `{baseline}` in no regime where it was tested: "
-             + (", ".join(f"`{s}`" for s, c in count.items() if c == 0 and tested[s] and not ref.get(s)) or "none")
+             + (", ".join(f"`{s}`" + (f" (tested in {tested[s]} of {n_regimes})" if tested[s] < n_regimes else "")
+                          for s, c in count.items() if c == 0 and tested[s] and not ref.get(s)) or "none")
              + "."]
     for r in rank.itertuples():
         if ref.get(r.strategy):

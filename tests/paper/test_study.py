@@ -155,6 +155,7 @@ def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(t
     assert str(readme) in written
     text = readme.read_text()
     assert "old" not in text and "- Best mean rank over 2 regimes" in text and "(docs/board/overall-1.png)" in text
+    assert "In progress" not in text   # every trial finished
     assert text.startswith("intro\n") and text.endswith("end -->\nrest\n")
     assert os.path.exists(str(tmp_path / "docs" / "board" / "overall-1.png"))
     # generated again from the same results: the same bytes (the bootstrap's generator is fixed, PNGs carry no
@@ -197,4 +198,12 @@ def test_the_ranking_draws_when_a_point_estimate_falls_outside_its_bootstrap_int
     assert s0["mean_rank"] == 1.0 and s0["lo"] > 1.0   # the case in question
     doc = Doc()
     DRAW["ranking"](doc, art, t, Context(load_profile("smoke"), str(tmp_path), "s1", names))
-    assert doc.figures and doc.answer
+    assert doc.figures and doc.answer and doc.answer[0][0].startswith("- Best mean rank")
+
+    # a study still running: its short answer opens by saying so, and what the ranking stands on
+    t.missing.append(("main", "digits", "s0", 3))
+    doc = Doc()
+    DRAW["ranking"](doc, art, t, Context(load_profile("smoke"), str(tmp_path), "s1", names))
+    assert doc.answer[0][0] == ("- **In progress** (1 of 0 trials finished): ranked only the 28 strategies with a "
+                                "finished trial in every regime, as few as 3 seed(s) in a regime. Every line below "
+                                "can still change.")
