@@ -1,8 +1,8 @@
 """The docs, checked: every ```python snippet of README.md and docs/ runs as written, every relative link points at a
-file, the README stays short and no page names a path of one machine.
+file (and a heading of it, for a link with an anchor), the README stays short and no page names a path of one machine.
 
-Generated pages (docs/reproduction-cpu.md, docs/precision-parity.md, docs/reproduction-cpu/) hold no snippet to run;
-their links are checked like every page's."""
+Generated pages (docs/reproduction-cpu.md, docs/leaderboard-cpu.md, docs/precision-parity.md and their figure folders)
+hold no snippet to run; their links are checked like every page's."""
 import os
 import re
 import subprocess
@@ -13,7 +13,8 @@ import pytest
 
 from tests.helpers import ROOT
 
-GENERATED = ("docs/reproduction-cpu.md", "docs/precision-parity.md", "docs/reproduction-cpu/")
+GENERATED = ("docs/reproduction-cpu.md", "docs/leaderboard-cpu.md", "docs/precision-parity.md",
+             "docs/reproduction-cpu/", "docs/leaderboard-cpu/")
 README_MAX_LINES = 150
 FENCE = re.compile(r"^```[^\n]*\n.*?^```[ \t]*$", re.S | re.M)
 PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
@@ -99,10 +100,19 @@ def test_relative_links_point_at_files():
         for target in LINK.findall(text):
             if target.startswith(("http://", "https://", "#", "mailto:")):
                 continue
-            path = target.split("#", 1)[0].split("?", 1)[0]
-            if not os.path.exists(os.path.normpath(os.path.join(ROOT, os.path.dirname(doc), path))):
+            path, _, anchor = target.split("?", 1)[0].partition("#")
+            full = os.path.normpath(os.path.join(ROOT, os.path.dirname(doc), path))
+            if not os.path.exists(full):
                 broken.append(f"{doc}: ({target})")
-    assert not broken, "relative links to missing files:\n" + "\n".join(broken)
+            elif anchor and full.endswith(".md") and anchor not in heading_anchors(full):
+                broken.append(f"{doc}: ({target}): no heading of that anchor")
+    assert not broken, "relative links to missing files or headings:\n" + "\n".join(broken)
+
+
+def heading_anchors(path):
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    heads = re.findall(r"^#+\s+(.*?)\s*$", FENCE.sub("", open(path, encoding="utf-8").read()), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
 
 
 def test_no_page_names_a_machine_path():
