@@ -379,7 +379,8 @@ def answer_markdown(doc, fig_dir: str) -> str:
     if not doc.answer:
         return ""
     lines, fig = doc.answer
-    return (f"![{fig}]({fig_dir}/{fig})\n\n" if fig else "") + "".join(f"{line}\n" for line in lines)
+    alt = next((b[2] for b in doc.blocks if b[0] == "fig" and b[1] == fig), fig).replace("]", ")").replace("[", "(")
+    return (f"![{alt}]({fig_dir}/{fig})\n\n" if fig else "") + "".join(f"{line}\n" for line in lines)
 
 
 def claims_markdown(doc) -> str:
