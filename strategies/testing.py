@@ -27,8 +27,9 @@ from bench.core.pool import Pool
 
 
 def make_pool(strategy, seed=0, n=48, labelled=12, num_classes=3, size=8, scramble_unlabelled=False,
-              budget=None, keep=()):
-    """A synthetic pool: class-dependent 1-channel images, a tiny classifier built as the strategy asks.
+              budget=None, keep=(), keep_passes=True):
+    """A synthetic pool: class-dependent 1-channel images, a tiny classifier built as the strategy asks; like the
+    loop's, it keeps one forward pass per index sequence (``keep_passes``).
 
     ``budget`` is what the pool's oracle may reveal; ``scramble_unlabelled`` shifts the labels of the
     unlabelled images except those in ``keep``; the true labels are open only for a strategy that
@@ -48,7 +49,7 @@ def make_pool(strategy, seed=0, n=48, labelled=12, num_classes=3, size=8, scramb
     model.eval().requires_grad_(False)
     return Pool(torch.from_numpy(x), y, lab, model, num_classes, np.random.default_rng(seed),
                 device="cpu", batch_size=16, classes=[str(c) for c in range(num_classes)], budget=budget,
-                true_labels=strategy.reads_true_labels)
+                true_labels=strategy.reads_true_labels, keep_passes=keep_passes)
 
 
 def check_selection(idx, pool, budget, unlabelled=None):

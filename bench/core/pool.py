@@ -8,12 +8,12 @@ reveals counts against the round's budget and must be part of the strategy's sel
 this and records the order of reveals).  Held-out indices (a validation split) are neither labelled nor
 unlabelled: no strategy can select them or read their labels.  Images are served as stored (uint8,
 never augmented).  Forward passes run in the trial's ``precision`` (``bench.core.device``); a strategy that runs
-its own network uses ``pool.autocast()`` for the same arithmetic.  The logits and embedding of one index sequence
-come from one forward pass, kept while the model's weights and the images are unchanged: a strategy that asks
-twice (a balanced wrapper's scores and predicted classes, TAILOR's arms) gets the same numbers without a second
-pass, bit for bit, since the batches are the same.
+its own network uses ``pool.autocast()`` for the same arithmetic.  A pool built with ``keep_passes=True`` (the
+loop's, one per round) keeps the logits and embedding of an index sequence from one forward pass: a strategy that
+asks twice (a balanced wrapper's scores and predicted classes, TAILOR's arms) gets the same numbers without a
+second pass, bit for bit, since the batches are the same.
 """
-from itertools import chain
+import weakref
 from typing import Callable
 
 import numpy as np
@@ -82,25 +82,34 @@ def finite(values: torch.Tensor, what: str) -> torch.Tensor:
     return values
 
 
-MEMO_SETS = 4   # index sequences whose (logits, embedding) a pool keeps, the latest asked
+KEPT_SETS = 3   # index sequences whose (logits, embedding) a pool keeps, the most recently asked
 
 
-def weights_version(model):
-    """A key that changes whenever ``model``'s weights or buffers are written in place (torch counts every in-place
-    write of a tensor in ``_version``) or its train/eval mode changes; None for a model that is not an
-    ``nn.Module`` (nor wraps one as ``.model``, as ``bench.adapter.ModelAdapter`` does): nothing is kept for it."""
-    module = model if isinstance(model, nn.Module) else getattr(model, "model", None)
-    if not isinstance(module, nn.Module):
+def frozen_state(model, x: torch.Tensor):
+    """What a kept forward pass of ``model`` over images ``x`` stands on: (weak references to the model's parameters
+    and buffers, their in-place version counters, storages, dtypes and devices, and the images'), compared by
+    ``same_state``; None where nothing may be kept: a model that is not an ``nn.Module``, any of its modules in
+    training mode (dropout would be replayed), or inference tensors (they count no versions). Not seen: writes
+    through ``.data``, hooks and other attributes; a pool that keeps passes assumes its model frozen for its life."""
+    if not isinstance(model, nn.Module) or x.is_inference():
         return None
-    tensors = chain(module.parameters(), module.buffers())
-    return (id(module), module.training, tuple((id(t), t._version) for t in tensors))
+    tensors = [*model.parameters(), *model.buffers(), x]
+    if any(m.training for m in model.modules()) or any(t.is_inference() for t in tensors):
+        return None
+    return ([weakref.ref(t) for t in tensors],
+            tuple((t._version, t.data_ptr(), t.dtype, t.device) for t in tensors), tensors)
+
+
+def same_state(kept, now) -> bool:
+    refs, sig, _ = kept
+    return sig == now[1] and all(r() is t for r, t in zip(refs, now[2]))
 
 
 class Pool:
     def __init__(self, x: torch.Tensor, y: np.ndarray, labelled: np.ndarray, model, num_classes: int,
                  rng: np.random.Generator, device=None, batch_size: int = 0, classes=(), classifier=None,
                  held_out=(), budget: int = None, source_index: np.ndarray = None, true_labels: bool = False,
-                 precision: str = None):
+                 precision: str = None, keep_passes: bool = False):
         n = len(x)
         mask = np.zeros(n, bool)
         mask[np.asarray(labelled, np.int64)] = True
@@ -125,7 +134,8 @@ class Pool:
         self._source_index = None if source_index is None else np.asarray(source_index, np.int64)
         self._read, self._reveal, self._revealed, self._peek = _label_oracle(
             np.asarray(y, np.int64), mask, ~mask & ~hidden, budget, true_labels)
-        self._memo = {}   # index bytes -> (weights key, logits, embedding): see _logits_embedding
+        self.keep_passes = keep_passes   # keep one forward pass per index sequence (_kept_pass)
+        self._kept = {}                  # index bytes -> (frozen_state without its tensors, logits, embedding)
 
     def __len__(self):
         return len(self.x)
@@ -176,36 +186,34 @@ class Pool:
         return forward_batches(model or self.model, lambda i, j: self.images(idx[i:j]), len(idx), self.batch_size, fn,
                                self.device, self.precision)
 
-    def _logits_embedding(self, idx):
-        """(logits, embedding) of the scoring model for images ``idx``, float32, from one forward pass over them in
-        the order given; kept (``MEMO_SETS`` sequences at most) until the model's weights or mode, or the images,
-        change, and handed out as copies, so a strategy that writes into its result changes nothing kept."""
+    def _kept_pass(self, idx):
+        """(logits, embedding or None) of the scoring model for images ``idx``, float32, from one forward pass over
+        them in the order given, kept (``KEPT_SETS`` sequences at most) while ``frozen_state`` is unchanged; None
+        where nothing may be kept. The caller copies what it hands out."""
         idx = np.asarray(idx, np.int64)
-        key, state = idx.tobytes(), weights_version(self.model)
-        state = None if state is None else (state, self.x._version)
-        hit = self._memo.get(key)
-        if hit is not None and state is not None and hit[0] == state:
-            return hit[1].clone(), hit[2].clone()
-        width = []
-
-        def both(o):
-            width[:] = [o.logits.shape[1]]
-            return torch.cat([o.logits.float(), o.embedding.float()], 1)
-
-        out = self.map(idx, both)
-        if not width:   # no image: what map gives for none
-            return out, out.clone()
-        logits, emb = out[:, :width[0]].contiguous(), out[:, width[0]:].contiguous()
+        state = frozen_state(self.model, self.x) if self.keep_passes and len(idx) else None
         if state is None:
-            return logits, emb
-        self._memo.pop(key, None)
-        while len(self._memo) >= MEMO_SETS:
-            self._memo.pop(next(iter(self._memo)))
-        self._memo[key] = (state, logits, emb)
-        return logits.clone(), emb.clone()
+            return None
+        key = idx.tobytes()
+        hit = self._kept.pop(key, None)
+        if hit is None or not same_state(hit[0], state):
+            width = []
+
+            def both(o):
+                width[:] = [o.logits.shape[1], o.embedding is not None]
+                return torch.cat([o.logits.float()] + ([o.embedding.float()] if width[1] else []), 1)
+
+            out = self.map(idx, both)
+            k = width[0]
+            hit = (state[:2] + (None,), out[:, :k].contiguous(), out[:, k:].contiguous() if width[1] else None)
+            while len(self._kept) >= KEPT_SETS:
+                self._kept.pop(next(iter(self._kept)))
+        self._kept[key] = hit   # the most recently asked last
+        return hit[1], hit[2]
 
     def logits(self, idx) -> torch.Tensor:
-        return self._logits_embedding(idx)[0]
+        kept = self._kept_pass(idx)
+        return kept[0].clone() if kept else self.map(idx, lambda o: o.logits.float())
 
     def probs(self, idx) -> torch.Tensor:
         return torch.softmax(self.logits(idx), dim=1)
@@ -213,7 +221,10 @@ class Pool:
     def embeddings(self, idx) -> torch.Tensor:
         """The penultimate embedding (pooled output of the last residual block), float32; ValueError where the
         model gives a non-finite one (no strategy sees NaN distances: CoreSet would pick the first indices)."""
-        return finite(self._logits_embedding(idx)[1], "embeddings")
+        kept = self._kept_pass(idx)
+        if kept and kept[1] is not None:
+            return finite(kept[1].clone(), "embeddings")
+        return finite(self.map(idx, lambda o: o.embedding.float()), "embeddings")
 
     def last_layer(self):
         """(weight K x D, bias K) of the scoring model's final linear layer, float32: logits = emb @ W.T + b."""

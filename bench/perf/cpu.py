@@ -42,7 +42,7 @@ from bench.core.models import build_classifier
 from bench.core.pool import Pool
 from bench.paper.manifest import artifact, load_profile
 from bench.perf.measure import trainer_rate
-from bench.perf.reference import PassPerCallPool, fl2mi_every_row, reference_rate
+from bench.perf.reference import fl2mi_every_row, reference_rate
 from bench.trial.timing import data
 from bench.trial.train import evaluate, train_classifier
 from strategies import get_strategy
@@ -306,16 +306,16 @@ def fl2mi_versus_every_row(n: int, q: int, picks: int) -> dict:
 
 
 def kept_pass_versus_pass_per_call(cfg, n: int, names=("balanced_margin", "tailor")) -> dict:
-    """Seconds of each strategy's select over ``n`` unlabelled images of ``cfg``'s classifier, with the pool's kept
-    forward pass and with a pass at every call (``PassPerCallPool``), and whether their picks are the same."""
+    """Seconds of each strategy's select over ``n`` unlabelled images of ``cfg``'s classifier, on a pool that keeps
+    its forward pass (the loop's) and on one that runs a pass at every call, and whether their picks are the same."""
     x, y = data(n + 500, 3, 32, "cpu")
     model, _ = train_classifier(replace(cfg, epochs=1), x[:500], y[:500], 10, 0, [0.5] * 3, [0.25] * 3)
     out = {}
     for name in names:
         t, got = {}, {}
-        for how, cls in (("kept", Pool), ("per_call", PassPerCallPool)):
-            pool = cls(x, y.numpy(), np.arange(500), model, 10, np.random.default_rng(0), "cpu",
-                       precision=cfg.precision, budget=100)
+        for how in ("kept", "per_call"):
+            pool = Pool(x, y.numpy(), np.arange(500), model, 10, np.random.default_rng(0), "cpu",
+                        precision=cfg.precision, budget=100, keep_passes=how == "kept")
             t0 = time.perf_counter()
             got[how] = get_strategy(name).select(pool, 100).tolist()
             t[how] = time.perf_counter() - t0

@@ -1,6 +1,5 @@
 """How albench compares with its peers on the same machine: a peer-style training pipeline (PIL images, torchvision
-transforms, DataLoader workers, fp32) and scikit-activeml's CoreSet on the same features; and albench's own earlier
-versions of what it has since made faster, kept to time the new beside them and to test that they agree."""
+transforms, DataLoader workers, fp32) and scikit-activeml's CoreSet on the same features."""
 import sys
 import time
 
@@ -9,7 +8,6 @@ import torch
 
 from bench.core.device import sync
 from bench.core.models import build_classifier
-from bench.core.pool import Pool, finite
 from bench.trial.timing import data, timed
 from strategies._api import random_argmax
 from strategies.coreset import k_center_greedy
@@ -117,13 +115,3 @@ def fl2mi_every_row(sim: torch.Tensor, budget: int, eta: float, rng: np.random.G
         cover = torch.maximum(cover, sim[pick])
     return picks, gains
 
-
-class PassPerCallPool(Pool):
-    """The pool before it kept its forward pass: every ``logits`` / ``embeddings`` call runs the model again (a
-    balanced wrapper ran two passes over the unlabelled images, TAILOR one per arm)."""
-
-    def logits(self, idx) -> torch.Tensor:
-        return self.map(idx, lambda o: o.logits.float())
-
-    def embeddings(self, idx) -> torch.Tensor:
-        return finite(self.map(idx, lambda o: o.embedding.float()), "embeddings")

@@ -135,7 +135,7 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
                         np.random.default_rng(select_ss), device, cfg.eval_batch_size, ds.classes,
                         classifier=model, held_out=val, budget=cfg.budget,
                         source_index=getattr(ds, "train_index", None), true_labels=strategy.reads_true_labels,
-                        precision=precision)
+                        precision=precision, keep_passes=True)
             unlabelled = pool.unlabelled.copy()
             bar.set_postfix_str(f"round {r}: selecting {cfg.budget}")
             t0 = time.perf_counter()

@@ -259,7 +259,7 @@ class Meter:
             y = np.arange(n_lab + unl) % k
             pool = Pool(x, y, np.arange(n_lab), model, k, np.random.default_rng(0), self.device,
                         cfg.eval_batch_size, [str(i) for i in range(k)], budget=min(cfg.budget, unl // 2),
-                        true_labels=strategy.reads_true_labels, precision=cfg.precision)
+                        true_labels=strategy.reads_true_labels, precision=cfg.precision, keep_passes=True)
             seconds = timed(lambda: strategy.select(pool, min(cfg.budget, unl // 2)), self.device)
             points.append((n_lab + unl, seconds))
             seconds, two = points[-1][1], len(points) > 1

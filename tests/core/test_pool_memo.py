@@ -1,11 +1,14 @@
-"""The pool's kept forward pass: a strategy that asks twice for the logits or embedding of the same images gets
-the numbers of one pass, and the picks are those of a pool that runs a pass for every call, bit for bit."""
+"""The loop's pool keeps its forward pass (``keep_passes=True``): a strategy that asks twice for the logits or
+embedding of the same images gets the numbers of one pass, and the picks are those of a pool that runs a pass at
+every call, bit for bit; what is kept is never handed out once the model, its mode or the images changed."""
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import bench.core.pool as pool_module
-from bench.perf.reference import PassPerCallPool
+from bench.core.models import Outputs
+from bench.core.pool import Pool
 from strategies import get_strategy
 from strategies.testing import make_pool
 
@@ -28,13 +31,12 @@ def counted(pool):
     return seen
 
 
-def picks(name, keep: bool):
-    """Picks of ``name`` on a small pool that keeps its forward pass or (``keep=False``) the pool as it was before,
-    running a pass at every call; the images forwarded; the unlabelled count; the diagnostics."""
+def picks(name, keep: bool, precision="fp32"):
+    """Picks of ``name`` on a small pool that keeps its forward pass or runs one at every call; the images
+    forwarded; the unlabelled count; the diagnostics."""
     s = get_strategy(name)
-    pool = make_pool(s, seed=3, n=90, labelled=18, budget=12)
-    if not keep:
-        pool.__class__ = PassPerCallPool
+    pool = make_pool(s, seed=3, n=90, labelled=18, budget=12, keep_passes=keep)
+    pool.precision = precision
     seen = counted(pool)
     out = np.asarray(s.select(pool, 12))
     return out, seen[0], len(pool.unlabelled), getattr(s, "diagnostics_", None)
@@ -42,10 +44,11 @@ def picks(name, keep: bool):
 
 @pytest.mark.parametrize("name", READERS)
 def test_kept_pass_gives_the_same_picks(name):
-    kept, n_kept, _, diag_kept = picks(name, True)
-    fresh, n_fresh, _, diag_fresh = picks(name, False)
-    assert kept.tolist() == fresh.tolist() and repr(diag_kept) == repr(diag_fresh)
-    assert n_kept <= n_fresh
+    for precision in ("fp32", "bf16"):
+        kept, n_kept, _, diag_kept = picks(name, True, precision)
+        fresh, n_fresh, _, diag_fresh = picks(name, False, precision)
+        assert kept.tolist() == fresh.tolist() and repr(diag_kept) == repr(diag_fresh)
+        assert n_kept <= n_fresh
 
 
 def test_balanced_and_tailor_run_one_pass_over_the_unlabelled_images():
@@ -72,21 +75,65 @@ def test_kept_outputs_follow_the_weights_the_mode_and_the_images():
     with torch.no_grad():
         pool.model.fc.bias.add_(1.0)                     # weights written in place: the kept pass is stale
     assert torch.allclose(pool.logits(idx), again + 1.0, atol=1e-5) and seen[0] == 4 * len(idx)
-    pool.model.train()                                   # another mode: pass again (batch norm in train mode)
+    old = pool.model.fc.weight
+    for _ in range(2):                                   # a parameter replaced (twice: an id may be reused)
+        pool.model.fc.weight = nn.Parameter(torch.randn_like(old), requires_grad=False)
+    assert torch.equal(pool.logits(idx), pool.map(idx, lambda o: o.logits.float())) and seen[0] == 6 * len(idx)
+    for _ in range(20):                                  # ids and addresses of freed tensors reused: never stale
+        for _ in range(2):
+            pool.model.fc.weight = nn.Parameter(torch.randn_like(old), requires_grad=False)
+        assert torch.equal(pool.logits(idx[:5]), pool.map(idx[:5], lambda o: o.logits.float()))
+    seen[0] = 6 * len(idx)
+    pool.model.stem.train()                              # one submodule in training mode: nothing is kept
+    pool.logits(idx)
     pool.logits(idx)
     pool.model.eval()
-    pool.logits(idx)                                     # and again once back in eval mode
-    assert seen[0] == 6 * len(idx)
+    assert seen[0] == 8 * len(idx)
     pool.x[idx[0]] += 1                                  # the images changed
     pool.logits(idx)
-    assert seen[0] == 7 * len(idx)
+    assert seen[0] == 9 * len(idx)
     pool.logits(idx[::-1])                               # another order is another pass (other batches)
-    assert seen[0] == 8 * len(idx)
+    assert seen[0] == 10 * len(idx)
     assert pool.logits(idx[:0]).numel() == 0 and pool.embeddings([]).numel() == 0
 
 
-def test_kept_sets_are_bounded():
+def test_a_pool_keeps_nothing_unless_asked_and_never_for_inference_tensors():
+    pool = make_pool(get_strategy("margin"), n=40, labelled=8, keep_passes=False)
+    seen = counted(pool)
+    pool.logits(pool.unlabelled)
+    pool.logits(pool.unlabelled)
+    assert seen[0] == 2 * len(pool.unlabelled) and not pool._kept
+    with torch.inference_mode():                         # inference tensors count no versions: nothing kept
+        x = pool.x.clone()
+        pool = Pool(x, np.arange(40) % 3, np.arange(8), pool.model, 3, np.random.default_rng(0), "cpu",
+                    keep_passes=True)
+        picked = get_strategy("margin").select(pool, 5)
+    assert len(picked) == 5 and not pool._kept
+
+
+def test_a_model_without_an_embedding_still_gives_logits_and_dropout_is_never_replayed():
+    class LogitsOnly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.drop, self.fc = nn.Dropout(0.5), nn.Linear(64, 3)
+
+        def forward_all(self, x):
+            return Outputs(self.fc(self.drop(x.float().flatten(1) / 255)), None, [])
+
+    pool = Pool(torch.randint(0, 255, (20, 1, 8, 8), dtype=torch.uint8), np.arange(20) % 3, np.arange(4),
+                LogitsOnly().eval(), 3, np.random.default_rng(0), "cpu", keep_passes=True)
+    assert len(get_strategy("margin").select(pool, 4)) == 4 and len(pool._kept) == 1
+    with pytest.raises(AttributeError):
+        pool.embeddings(pool.unlabelled)
+    pool.model.drop.train()   # a dropout sample each call, as a pool that keeps nothing gives
+    assert not torch.equal(pool.logits(pool.unlabelled), pool.logits(pool.unlabelled))
+
+
+def test_kept_sets_are_bounded_and_the_most_recent_stay():
     pool = make_pool(get_strategy("margin"), n=40, labelled=8)
-    for i in range(pool_module.MEMO_SETS + 3):
-        pool.logits(pool.unlabelled[i:])
-    assert len(pool._memo) == pool_module.MEMO_SETS
+    seen = counted(pool)
+    for i in range(pool_module.KEPT_SETS + 3):
+        pool.logits(pool.unlabelled)                     # asked again and again: stays
+        pool.logits(pool.unlabelled[i + 1:])
+    assert len(pool._kept) == pool_module.KEPT_SETS
+    assert seen[0] == len(pool.unlabelled) + sum(len(pool.unlabelled) - i - 1 for i in range(pool_module.KEPT_SETS + 3))
