@@ -124,7 +124,6 @@ def cmd_paper(a):
     from bench.paper import plan as paper_plan
     from bench.paper import run as paper_run
 
-
     if a.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {a.workers}")
     if (a.measure_budget or 0) < 0:
