@@ -159,7 +159,7 @@ def _answer(rank, verdicts, ref, baseline, n_regimes):
     """Five lines: the best and the worst three by mean rank, who beats the baseline in every regime and who
     in none, and where a reference that reads true labels sits."""
     deploy = rank[[not ref.get(s) for s in rank["strategy"]]]
-    fmt = lambda r: f"`{r.strategy}` ({r.mean_rank:.1f} [{r.lo:.1f}, {r.hi:.1f}])"  # noqa: E731
+    fmt = lambda r: f"`{r.strategy}` ({r.mean_rank:.2f} [{r.lo:.2f}, {r.hi:.2f}])"  # noqa: E731
     count = {s: sum(v.get(s) == "better" for v in verdicts.values()) for s in rank["strategy"] if s != baseline}
     tested = {s: sum(v.get(s, "n/a") != "n/a" for v in verdicts.values()) for s in count}
     worst = deploy.iloc[3:].tail(3)   # never the best ones again when few strategies are ranked
@@ -176,5 +176,5 @@ def _answer(rank, verdicts, ref, baseline, n_regimes):
         if ref.get(r.strategy):
             pos = list(rank["strategy"]).index(r.strategy) + 1
             lines.append(f"- The reference `{r.strategy}` (reads true labels: not deployable) ranks {pos} of "
-                         f"{len(rank)} ({r.mean_rank:.1f}).")
+                         f"{len(rank)} ({r.mean_rank:.2f}).")
     return lines
