@@ -50,14 +50,21 @@ def _n(n, word):
 
 
 def _missing_lines(t: Trials):
+    """One line per group and dataset: each strategy with trials missing there, and their seeds."""
     grouped = OrderedDict()
     for g, d, s, k in t.missing:
-        grouped.setdefault((g, d, s), []).append(str(k))
-    return [f"`{g}/{d}/{s}`: seed {', '.join(ks)}" for (g, d, s), ks in grouped.items()]
+        grouped.setdefault((g, d), OrderedDict()).setdefault(s, []).append(str(k))
+    return [f"`{g}/{d}`: " + "; ".join(f"`{s}` seed {', '.join(ks)}" for s, ks in by.items())
+            for (g, d), by in grouped.items()]
 
 
 def _status(doc, t: Trials):
-    doc.p(f"Finished trials used: {len(t.frames)} of {len(t.expected)} expected.")
+    """What an artifact's numbers stand on; the trials left out of them come after the numbers (``_left_out``)."""
+    doc.p(f"Finished trials used: {len(t.frames)} of {len(t.expected)} expected"
+          + (" (those not used are listed below)." if t.missing or t.partial or t.other else "."))
+
+
+def _left_out(doc, t: Trials):
     if t.missing:
         doc.p(f"Missing ({_n(len(t.missing), 'trial')}, not run yet):")
         doc.items(_missing_lines(t))
@@ -301,14 +308,16 @@ def build(profile_name: str, root: str, only=None, manifest=None, data_root=None
         rows = t.rows
         if art.draw != "top_images" and (art.metric not in rows or rows[art.metric].isna().all()):
             doc.p(f"The finished trials hold no `{art.metric}` column: this artifact cannot be drawn from them.")
-            continue
-        DRAW[art.draw](doc, art, t, ctx)
+        else:
+            DRAW[art.draw](doc, art, t, ctx)
+        _left_out(doc, t)
     if empty:
         doc.h(2, "Artifacts without results")
         doc.p(f"Run them with `{command(profile.name, manifest)} --only <artifact>`.")
         for art, t in empty:
             doc.h(3, f"`{art.name}`: {art.title}")
             _status(doc, t)
+            _left_out(doc, t)
     if study:
         doc.h(2, "The profile, its departures and the trials' provenance")
         _about(doc, profile, tree, gathered)
