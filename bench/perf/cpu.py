@@ -309,7 +309,7 @@ def kept_pass_versus_pass_per_call(cfg, n: int, names=("balanced_margin", "tailo
     """Seconds of each strategy's select over ``n`` unlabelled images of ``cfg``'s classifier, on a pool that keeps
     its forward pass (the loop's) and on one that runs a pass at every call, and whether their picks are the same."""
     x, y = data(n + 500, 3, 32, "cpu")
-    model, _ = train_classifier(replace(cfg, epochs=1), x[:500], y[:500], 10, 0, [0.5] * 3, [0.25] * 3)
+    model, _ = train_classifier(replace(cfg, epochs=1), x[:256], y[:256], 10, 0, [0.5] * 3, [0.25] * 3)
     out = {}
     for name in names:
         t, got = {}, {}
