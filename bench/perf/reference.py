@@ -114,4 +114,3 @@ def fl2mi_every_row(sim: torch.Tensor, budget: int, eta: float, rng: np.random.G
         chosen[pick] = True
         cover = torch.maximum(cover, sim[pick])
     return picks, gains
-
