@@ -68,6 +68,8 @@ class Strategy:
     # what its select time depends on besides the pool's size, so a plan times it once per distinct value:
     # "classifier" (arch, width: it runs the classifier), "images" (their shape), "classes" (their number)
     select_cost_depends_on = frozenset({"classifier", "images", "classes"})
+    # said under its speed in a plan where the plan's linear model of select time is known to miss (else "")
+    planning_note = ""
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)

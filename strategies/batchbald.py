@@ -80,6 +80,10 @@ def batchbald_greedy(probs: torch.Tensor, budget: int, configs: int, rng: np.ran
 
 @register("batchbald")
 class BatchBALD(BALD):
+    planning_note = ("its greedy search costs budget x candidates x configurations per select; a plan measures it "
+                     "at tiny pools, where the candidates are the pool and the budget half of it, and extrapolates "
+                     "linearly: past max_candidates (2,000) images the estimate runs high")
+
     def __init__(self, dropout: float = 0.25, passes: int = 100, rows_per_batch: int = 8192,
                  evaluate: str = "classifier", max_candidates: int = 2000, configs: int = 1000):
         super().__init__(dropout, passes, rows_per_batch, evaluate)

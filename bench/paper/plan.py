@@ -31,6 +31,7 @@ at least each); a speed with nothing like it measured is always measured; ``--re
 Not counted: process start-up, several trials sharing the device.
 """
 import os
+import textwrap
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -153,7 +154,7 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
                                 "arch": k[2], "width": k[3], "classes": k[7],
                                 "shape": f"{k[5]}x{k[6]}x{k[6]}" if k[5] != "any" else "any",
                                 "a_s": v[0], "b_s_per_image": v[1], "measured_at_pool": v[2], "one_size": v[3],
-                                "approx": meter.approx.get(("select", k), "")}
+                                "approx": meter.approx.get(("select", k), ""), "note": meter.select_notes.get(k, "")}
                                for (k, _), v in meter.select_cache.items()]}
     p = Plan(prof.name, root, rows, summarise(trials.values()), summarise(trials[k] for k in core_keys), trials,
              measured)
@@ -181,6 +182,9 @@ def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
                          + f"{m['a_s']:.3g} s + {m['b_s_per_image'] * 1000:.3g} ms x pool image "
                          + (f"({m['approx'][2:]})" if m["approx"] else f"(measured up to {m['measured_at_pool']} "
                             "images" + (", one size: an upper bound)" if m["one_size"] else ")")))
+            if m.get("note"):
+                lines += textwrap.wrap(f"{m['strategy']}: {m['note']}", 116, initial_indent="    ",
+                                       subsequent_indent="    ")
     else:
         lines.append("no speeds measured (measure=False): training images only, no wall time")
     lines.append("datasets:")
@@ -215,6 +219,7 @@ def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
     if len(conflicts) > 5:
         lines.append(f"... and {len(conflicts) - 5} more conflicts")
     if p.measured:
+        lines += left_by_strategy(p)
         lines.append("est. = the measured speeds above x each trial's rounds (training, evaluation, select) + loading "
                      "its dataset, one trial at a time on this device; not counted: start-up, concurrent trials")
         if p.total.get("approx"):
@@ -225,6 +230,24 @@ def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
                             "every call extrapolates them again; --measure-budget 0 measures them all"))
         lines += recorded_lines(p)
     return "\n".join(lines)
+
+
+def left_by_strategy(p: Plan, width: int = 116) -> List[str]:
+    """What is left, by strategy (label), costliest first: which rows a short budget should leave out."""
+    left = Counter()
+    for t in p.trials.values():
+        if t.seconds_left:
+            left[t.strategy] += t.seconds_left
+    if len(left) < 2:
+        return []
+    lines, line = [], "est. left by strategy, one trial at a time:"
+    for label, seconds in left.most_common():
+        item = f" {label} {human(seconds)},"
+        if len(line) + len(item) > width:
+            lines.append(line)
+            line = " "
+        line += item
+    return lines + [line.rstrip(",")]
 
 
 def recorded_lines(p: Plan) -> List[str]:

@@ -80,6 +80,7 @@ class Meter:
         self.device = resolve_device(device or "auto")
         self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
         self.train_cache, self.select_cache, self.select_labels = {}, {}, {}
+        self.select_notes = {}   # key -> the strategy's planning_note
         self.cache_path, self.reused, self.stored = cache, 0, {}
         self.budget_s, self.spent, self.took = budget_s, 0.0, {}   # took: seconds of each measurement here
         self.approx, self.known = {}, {}   # (kind, key) -> how it was extrapolated / a speed measured or kept
@@ -218,6 +219,7 @@ class Meter:
         key, factor, probe = self.select_key(cfg, label, info)
         if (key, factor) not in self.select_cache:
             self.select_labels[key] = label
+            self.select_notes[key] = probe.planning_note
             if ("select", key) in self.known:   # the same cheaper copy, measured for a label of another factor
                 a, b, pool, one = self.known[("select", key)]
             else:

@@ -134,6 +134,14 @@ def test_run_smoke_artifact_then_nothing_left(tmp_path):
     want = rows[["train_seconds", "select_seconds", "eval_seconds"]].fillna(0).to_numpy().sum()
     assert t.recorded_seconds == pytest.approx(want) and t.recorded_seconds > 0
     assert "recorded: the finished trials here" in p.text and "  random: 2 trial(s)" in p.text
+    # what is left, by strategy, costliest first (fig6's ResNet-34 trials: none run)
+    p = paper_plan.plan("smoke", only=["fig3e", "fig6"], base=base, measure=CannedMeter("cpu"), quiet=True)
+    left = p.text[p.text.index("est. left by strategy"):p.text.index("est. = ")]
+    by = {s: sum(t.seconds_left for t in p.trials.values() if t.strategy == s) for s in
+          ("random", "coreset", "bald", "vaal", "vabal")}
+    assert all(v > 0 for v in by.values())
+    order = sorted(by, key=lambda s: -by[s])
+    assert [left.index(f" {s} ") for s in order] == sorted(left.index(f" {s} ") for s in order)
 
     # profiles never mix: cpu's root is its own, and a folder holding smoke's profile.json is refused to cpu
     cpu = paper_plan.plan("cpu", only=["table1"], base=base, measure=False, quiet=True)
@@ -287,3 +295,12 @@ def test_a_failing_estimate_never_stops_a_run(tmp_path, monkeypatch, capsys):
     assert cli.main(["run", "-s", "random", "--seeds", "0", "--out", str(tmp_path / "o"), "--no-progress", *TINY]) == 0
     err = capsys.readouterr().err
     assert "albench: no estimate (RuntimeError: select exploded on the synthetic pool" in err and "done" in err
+
+
+def test_plan_says_where_its_model_of_a_select_misses_and_what_is_left_by_strategy(tmp_path):
+    study = paper_run.study("imbalance", profile="smoke")
+    p = paper_plan.plan("smoke", base=str(tmp_path), measure=CannedMeter("cpu"), quiet=True, manifest=study)
+    text = " ".join(p.text.split())
+    assert "batchbald: its greedy search costs budget x candidates x configurations" in text
+    assert text.count("its greedy search") == 1   # said of BatchBALD alone
+    assert "est. left by strategy, one trial at a time: " in text and " batchbald " in text
