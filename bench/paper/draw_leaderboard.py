@@ -102,6 +102,8 @@ def draw_ranking(doc, art, t, ctx):
     left = [s for s in order if s in set(rows["strategy"]) and s not in set(rank["strategy"])]
     if rank.empty:
         doc.p("No strategy has finished trials in every regime yet: no ranking.")
+        doc.answer = (_progress(art, t, rank, left) or ["- No ranking: no strategy has finished trials in every "
+                                                         "regime."], "")
         return
     verdicts = {d: lb.regime_table(sc, order, ctx.baseline).set_index("strategy")["vs_baseline"]
                 for d, sc in scores.items()}
@@ -141,37 +143,60 @@ def draw_ranking(doc, art, t, ctx):
     if left:
         doc.p("Not ranked (no finished trial in every regime yet): " + _names(left, ref) + ".")
     wtl_section(doc, rows.rename(columns={"accuracy": "value"}), order, ref)
-    doc.answer = (_progress(t, rank, left) + _answer(rank, verdicts, ref, ctx.baseline, n_regimes), name)
+    doc.answer = (_progress(art, t, rank, left) + _answer(rank, verdicts, ref, ctx.baseline), name)
 
 
-def _progress(t, rank, left):
-    """While the study's trials are not all finished: a first line saying how many are, and what the ranking
-    below it stands on, so a short answer read early is not taken for the study's."""
-    if not (t.missing or t.partial or t.other) and int(rank["seeds"].min()) == int(rank["seeds"].max()):
+def _plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _progress(art, t, rank, left):
+    """While the study is not complete (trials not run, partial or made under another configuration, a regime
+    left out of the ranking, fewer common seeds than the study's): a first line saying so and what the ranking
+    below it stands on, so a short answer read early is not taken for the study's. [] once complete."""
+    regimes = list(dict.fromkeys(d for r in art.runs for d in r.datasets))
+    seeds = len(art.runs[0].seeds)
+    ranked_in = int(rank["regimes"].iloc[0]) if len(rank) else 0
+    common = int(rank["seeds"].min()) if len(rank) else 0
+    if not (t.missing or t.partial or t.other) and ranked_in == len(regimes) and common == seeds:
         return []
-    return [f"- **In progress** ({len(t.frames)} of {len(t.expected)} trials finished): ranked only the "
-            f"{len(rank)} strateg{'y' if len(rank) == 1 else 'ies'} with a finished trial in every regime, as few as "
-            f"{int(rank['seeds'].min())} seed(s) in a regime" + (f"; {len(left)} more have some" if left else "")
-            + ". Every line below can still change."]
+    why = ([f"{len(t.missing)} not run yet"] if t.missing else []) + (
+        [f"{len(t.partial)} partial"] if t.partial else []) + (
+        [f"{len(t.other)} made under another configuration, to run again"] if t.other else [])
+    line = f"- **In progress**: {len(t.frames)} of {len(t.expected)} trials used" + (
+        f" ({', '.join(why)})" if why else "") + "."
+    if rank.empty:
+        return [line + " No ranking yet: no strategy has finished trials in every regime."]
+    where = "every regime" if ranked_in == len(regimes) else f"{ranked_in} of {len(regimes)} regimes"
+    return [line + f" Ranked: the {len(rank)} strateg{'y' if len(rank) == 1 else 'ies'} with "
+            f"finished trials in {where}, on {_plural(common, 'common seed')} per regime (of {seeds})"
+            + (f"; {len(left)} more have some" if left else "") + ". Every line below can still change."]
 
 
-def _answer(rank, verdicts, ref, baseline, n_regimes):
-    """Five lines: the best and the worst three by mean rank, who beats the baseline in every regime and who
-    in none, and where a reference that reads true labels sits."""
+def _answer(rank, verdicts, ref, baseline):
+    """Five lines: the best and the worst three by mean rank, who beats the baseline in every regime with results
+    and who in none, and where a reference that reads true labels sits."""
     deploy = rank[[not ref.get(s) for s in rank["strategy"]]]
-    fmt = lambda r: f"`{r.strategy}` ({r.mean_rank:.2f} [{r.lo:.2f}, {r.hi:.2f}])"  # noqa: E731
+    one_seed = int(rank["seeds"].min()) < 2
+    fmt = lambda r: (f"`{r.strategy}` ({r.mean_rank:.2f})" if one_seed else  # noqa: E731
+                     f"`{r.strategy}` ({r.mean_rank:.2f} [{r.lo:.2f}, {r.hi:.2f}])")
     count = {s: sum(v.get(s) == "better" for v in verdicts.values()) for s in rank["strategy"] if s != baseline}
     tested = {s: sum(v.get(s, "n/a") != "n/a" for v in verdicts.values()) for s in count}
+    n = len(verdicts)   # the regimes with results, where each verdict is taken
     worst = deploy.iloc[3:].tail(3)   # never the best ones again when few strategies are ranked
-    lines = [f"- Best mean rank over {n_regimes} regimes (by nAUC, 95 % bootstrap interval): "
+    lines = [f"- Best mean rank over {_plural(int(rank['regimes'].iloc[0]), 'regime')} (by nAUC, "
+             + ("1 common seed per regime: no interval): " if one_seed else "95 % bootstrap interval): ")
              + ", ".join(fmt(r) for r in deploy.head(3).itertuples()) + ".",
-             "- Worst: " + (", ".join(fmt(r) for r in worst.iloc[::-1].itertuples()) or "—") + ".",
-             f"- Better than `{baseline}` in every regime (paired 95 % interval above 0): "
-             + (", ".join(f"`{s}`" for s, c in count.items() if c == n_regimes and not ref.get(s)) or "none") + ".",
-             f"- Better than `{baseline}` in no regime where it was tested: "
-             + (", ".join(f"`{s}`" + (f" (tested in {tested[s]} of {n_regimes})" if tested[s] < n_regimes else "")
-                          for s, c in count.items() if c == 0 and tested[s] and not ref.get(s)) or "none")
-             + "."]
+             "- Worst: " + (", ".join(fmt(r) for r in worst.iloc[::-1].itertuples()) or "—") + "."]
+    if not any(tested.values()):
+        lines.append(f"- Against `{baseline}`: no paired test yet (fewer than 2 common seeds in every regime).")
+    else:
+        lines += [f"- Better than `{baseline}` in every regime (paired 95 % interval above 0): "
+                  + (", ".join(f"`{s}`" for s, c in count.items() if c == n and not ref.get(s)) or "none") + ".",
+                  f"- Better than `{baseline}` in no regime where it was tested: "
+                  + (", ".join(f"`{s}`" + (f" (tested in {tested[s]} of {n})" if tested[s] < n else "")
+                               for s, c in count.items() if c == 0 and tested[s] and not ref.get(s)) or "none")
+                  + "."]
     for r in rank.itertuples():
         if ref.get(r.strategy):
             pos = list(rank["strategy"]).index(r.strategy) + 1

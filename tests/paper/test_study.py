@@ -192,16 +192,67 @@ def test_the_ranking_draws_when_a_point_estimate_falls_outside_its_bootstrap_int
                       "accuracy": v[k], "balanced_accuracy": v[k], "select_seconds": 0.0, "reads_true_labels": False}
                      for k in range(3) for r in range(3)]
     t = Trials()
-    t.frames.append(pd.DataFrame(rows))
+    t.frames += [f for _, f in pd.DataFrame(rows).groupby(["dataset", "strategy", "seed"], sort=False)]   # a trial each
     rank = lb.ranking({d: lb.regime_scores(t.rows[t.rows["dataset"] == d]) for d in regimes}, names)
     s0 = rank[rank["strategy"] == "s0"].iloc[0]
     assert s0["mean_rank"] == 1.0 and s0["lo"] > 1.0   # the case in question
+    t.expected = [("main", d, s, k) for d in regimes for s in names for k in range(3)] + [("main", "digits", "s0", 3)]
     t.missing.append(("main", "digits", "s0", 3))   # a study still running (a finished one: the CLI test above)
     doc = Doc()
     DRAW["ranking"](doc, art, t, Context(load_profile("smoke"), str(tmp_path), "s1", names))
     assert doc.figures and doc.answer
     # its short answer opens by saying so, and what the ranking stands on
-    assert doc.answer[0][0] == ("- **In progress** (1 of 0 trials finished): ranked only the 28 strategies with a "
-                                "finished trial in every regime, as few as 3 seed(s) in a regime. Every line below "
-                                "can still change.")
+    assert doc.answer[0][0] == ("- **In progress**: 336 of 337 trials used (1 not run yet). Ranked: the 28 strategies "
+                                f"with finished trials in every regime, on 3 common seeds per regime (of "
+                                f"{len(art.runs[0].seeds)}). Every line below can still change.")
     assert doc.answer[0][1].startswith("- Best mean rank over 4 regimes")
+
+
+def _answer_of(tmp_path, trials, regimes=("digits", "digits_dom1"), names=("random", "a", "b"), other=(),
+               missing=()):
+    """The short answer a ranking draws from ``trials`` {(dataset, strategy): accuracies by seed}."""
+    from bench.paper.doc import Doc
+    from bench.paper.draw import DRAW, Context
+    from bench.paper.gather import Trials
+
+    (tmp_path / "t.yaml").write_text(f"artifacts:\n  overall: {{group: main, datasets: [{', '.join(regimes)}], "
+                                     f"strategies: [{', '.join(names)}], draw: ranking}}\n")
+    art = resolve(load_profile("smoke"), load_study(str(tmp_path / "t.yaml")), only=["overall"])[0]
+    t = Trials()
+    for (d, s), accs in trials.items():
+        for k, a in enumerate(accs):
+            t.frames.append(pd.DataFrame([{"dataset": d, "strategy": s, "seed": k, "round": r,
+                                           "n_labelled": 20 + 10 * r, "accuracy": a + 0.01 * r,
+                                           "balanced_accuracy": a, "select_seconds": 0.0, "reads_true_labels": False}
+                                          for r in range(3)]))
+            t.expected.append(("main", d, s, k))
+    t.other, t.missing = list(other), list(missing)
+    t.expected += [k for k, _ in t.other] + list(t.missing)
+    doc = Doc()
+    DRAW["ranking"](doc, art, t, Context(load_profile("smoke"), str(tmp_path), "random", list(names)))
+    return doc.answer[0] if doc.answer else []
+
+
+def test_an_early_answer_says_what_it_stands_on_and_claims_nothing_it_has_not_tested(tmp_path):
+    seeds = len(resolve(load_profile("smoke"), load_study("imbalance"))[0].runs[0].seeds)
+    one = {(d, s): [0.5 + 0.01 * i] for d in ("digits", "digits_dom1") for i, s in enumerate(("random", "a", "b"))}
+    lines = _answer_of(tmp_path, one)
+    assert lines[0].startswith("- **In progress**: 6 of 6 trials used. Ranked: the 3 strategies with finished "
+                               f"trials in every regime, on 1 common seed per regime (of {seeds}).")
+    assert lines[1] == ("- Best mean rank over 2 regimes (by nAUC, 1 common seed per regime: no interval): `b` "
+                        "(1.00), `a` (2.00), `random` (3.00).")
+    assert lines[3] == "- Against `random`: no paired test yet (fewer than 2 common seeds in every regime)."
+    # a regime with no finished trial at all: the ranking covers the other one, and says so
+    lines = _answer_of(tmp_path, {k: v for k, v in one.items() if k[0] == "digits"},
+                       missing=[("main", "digits_dom1", "a", 0)])
+    assert "(1 not run yet). Ranked: the 3 strategies with finished trials in 1 of 2 regimes" in lines[0]
+    assert lines[1].startswith("- Best mean rank over 1 regime (")
+    # every trial run, one of them under another configuration: to run again, not "in progress" by itself
+    lines = _answer_of(tmp_path, one, other=[(("main", "digits", "b", 1), "epochs 2 != 3")])
+    assert lines[0].startswith("- **In progress**: 6 of 7 trials used (1 made under another configuration, to run "
+                               "again).")
+    # nothing ranked yet: the answer says so rather than leaving the README's block empty
+    lines = _answer_of(tmp_path, {("digits", "random"): [0.5], ("digits_dom1", "a"): [0.5]},
+                       missing=[("main", "digits_dom1", "random", 0)])
+    assert lines == ["- **In progress**: 2 of 3 trials used (1 not run yet). No ranking yet: no strategy has "
+                     "finished trials in every regime."]
