@@ -64,7 +64,9 @@ def _status(doc, t: Trials):
           + (" (those not used are listed below)." if t.missing or t.partial or t.other else "."))
 
 
-def _left_out(doc, t: Trials):
+def _left_out(doc, t: Trials, level: int = 3):
+    if t.missing or t.partial or t.other:
+        doc.h(level, "Trials not used")   # a heading of its own, not under a drawing's last sub-heading
     if t.missing:
         doc.p(f"Missing ({_n(len(t.missing), 'trial')}, not run yet):")
         doc.items(_missing_lines(t))
@@ -317,7 +319,7 @@ def build(profile_name: str, root: str, only=None, manifest=None, data_root=None
         for art, t in empty:
             doc.h(3, f"`{art.name}`: {art.title}")
             _status(doc, t)
-            _left_out(doc, t)
+            _left_out(doc, t, 4)
     if study:
         doc.h(2, "The profile, its departures and the trials' provenance")
         _about(doc, profile, tree, gathered)
@@ -388,7 +390,8 @@ def answer_markdown(doc, fig_dir: str) -> str:
     if not doc.answer:
         return ""
     lines, fig = doc.answer
-    alt = next((b[2] for b in doc.blocks if b[0] == "fig" and b[1] == fig), fig).replace("]", ")").replace("[", "(")
+    alt = next((b[2] for b in doc.blocks if b[0] == "fig" and b[1] == fig), fig)
+    alt = alt.replace("`", "").replace("[", "\\[").replace("]", "\\]")
     return (f"![{alt}]({fig_dir}/{fig})\n\n" if fig else "") + "".join(f"{line}\n" for line in lines)
 
 
