@@ -174,6 +174,7 @@ def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
             lines.append(f"{m['approx'][:1] or ' '} train {m['arch']} width {m['width']} batch {m['batch']} "
                          f"{m['shape']}: {m['train_img_s']:,.0f} img/s training, {m['forward_img_s']:,.0f} img/s "
                          "forward" + (f" ({m['approx'][2:]})" if m["approx"] else ""))
+        noted = set()
         for m in p.measured.get("select", []):
             lines.append(f"{m['approx'][:1] or ' '} select {m['strategy']} "
                          + (f"{m['arch']} width {m['width']} " if m["arch"] != "any" else "any classifier ")
@@ -182,7 +183,8 @@ def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
                          + f"{m['a_s']:.3g} s + {m['b_s_per_image'] * 1000:.3g} ms x pool image "
                          + (f"({m['approx'][2:]})" if m["approx"] else f"(measured up to {m['measured_at_pool']} "
                             "images" + (", one size: an upper bound)" if m["one_size"] else ")")))
-            if m.get("note"):
+            if m.get("note") and (m["strategy"], m["note"]) not in noted:   # once per strategy, at its first shape
+                noted.add((m["strategy"], m["note"]))
                 lines += textwrap.wrap(f"{m['strategy']}: {m['note']}", 116, initial_indent="    ",
                                        subsequent_indent="    ")
     else:
@@ -236,7 +238,7 @@ def left_by_strategy(p: Plan, width: int = 116) -> List[str]:
     """What is left, by strategy (label), costliest first: which rows a short budget should leave out."""
     left = Counter()
     for t in p.trials.values():
-        if t.seconds_left:
+        if t.status != "finished" and t.seconds_left:
             left[t.strategy] += t.seconds_left
     if len(left) < 2:
         return []

@@ -134,6 +134,7 @@ def test_run_smoke_artifact_then_nothing_left(tmp_path):
     want = rows[["train_seconds", "select_seconds", "eval_seconds"]].fillna(0).to_numpy().sum()
     assert t.recorded_seconds == pytest.approx(want) and t.recorded_seconds > 0
     assert "recorded: the finished trials here" in p.text and "  random: 2 trial(s)" in p.text
+    assert "est. left by strategy" not in p.text   # every trial finished: nothing left to any strategy
     # what is left, by strategy, costliest first (fig6's ResNet-34 trials: none run)
     p = paper_plan.plan("smoke", only=["fig3e", "fig6"], base=base, measure=CannedMeter("cpu"), quiet=True)
     left = p.text[p.text.index("est. left by strategy"):p.text.index("est. = ")]
