@@ -98,10 +98,10 @@ def test_relative_links_point_at_files():
         text = FENCE.sub("", read(doc))                           # code blocks hold no links
         text = re.sub(r"`[^`]*`", "", text)                       # nor do inline code spans
         for target in LINK.findall(text):
-            if target.startswith(("http://", "https://", "#", "mailto:")):
+            if target.startswith(("http://", "https://", "mailto:")):
                 continue
             path, _, anchor = target.split("?", 1)[0].partition("#")
-            full = os.path.normpath(os.path.join(ROOT, os.path.dirname(doc), path))
+            full = os.path.normpath(os.path.join(ROOT, os.path.dirname(doc), path or os.path.basename(doc)))
             if not os.path.exists(full):
                 broken.append(f"{doc}: ({target})")
             elif anchor and full.endswith(".md") and anchor not in heading_anchors(full):
@@ -109,10 +109,32 @@ def test_relative_links_point_at_files():
     assert not broken, "relative links to missing files or headings:\n" + "\n".join(broken)
 
 
+HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.M)
+
+
 def heading_anchors(path):
-    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens."""
-    heads = re.findall(r"^#+\s+(.*?)\s*$", FENCE.sub("", open(path, encoding="utf-8").read()), re.M)
-    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
+    """The anchors GitHub gives a page's ATX headings (outside code fences): the rendered text (a link's text,
+    no emphasis or code marks) in lower case, punctuation dropped, spaces as hyphens; -1, -2, ... for repeats."""
+    text = re.sub(r"^(```|~~~).*?^\1[ \t]*$", "", open(path, encoding="utf-8").read(), flags=re.S | re.M)
+    seen, out = {}, set()
+    for _, head in HEADING.findall(text):
+        head = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", head).split("`")    # a link or image: its text
+        head = "".join(p if i % 2 else re.sub(r"\*+|(?<!\w)_+|_+(?!\w)", "", p)   # emphasis marks, not code's
+                       for i, p in enumerate(head))
+        slug = re.sub(r"[^\w\- ]", "", head.lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f"{slug}-{n}")
+    return out
+
+
+def test_heading_anchors_follow_githubs_rules(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text("# albench — the *fair* protocol ##\n## Notes\n## Notes\n## See [the rule](x.md)\n"
+                    "```\n# not a heading\n```\n~~~\n## nor this\n~~~\n####### seven is text\n## `code` and A/B\n"
+                    "## `long_tail`: x_y and _em_\n")
+    assert heading_anchors(str(page)) == {"albench--the-fair-protocol", "notes", "notes-1", "see-the-rule",
+                                          "code-and-ab", "long_tail-x_y-and-em"}
 
 
 def test_no_page_names_a_machine_path():
