@@ -92,7 +92,6 @@ def cmd_list(a):
     from bench.trial.preflight import import_datasets
     from strategies import get_strategy, list_strategies
 
-
     print("strategies:")
     for s in list_strategies():
         print(f"  {s:24s} {get_strategy(s)!r}")
@@ -106,7 +105,6 @@ def cmd_figures(a):
     from bench.analysis.figures import make_figures
     from bench.paper.manifest import averaged_panels, main_grid
 
-
     if not os.path.isdir(a.out or "results"):
         raise ConfigError(f"no results folder {a.out or 'results'!r}: pass --out the folder a run wrote")
     make_figures(a.out or "results", a.figures_dir, panels=averaged_panels(), grid=main_grid())
@@ -114,7 +112,6 @@ def cmd_figures(a):
 
 def cmd_report(a):
     from bench.analysis.collect import collect, format_summary, summarise
-
 
     s = summarise(collect(a.out or "results"))
     print(format_summary(s) if not s.empty else f"no results under {a.out or 'results'}")
@@ -131,6 +128,16 @@ def cmd_paper(a):
     only, base = _csv(a.only) or None, a.out or "results"
     strategies, imports = _csv(a.strategies) or None, getattr(a, "imports", [])
     manifest = paper_run.study(a.study, imports, strategies, a.profile) if getattr(a, "study", None) else None
+    if a.check:
+        diffs = paper_run.check_published(a.profile, a.check, only, base, manifest=manifest, data_root=a.data_root)
+        for d in diffs:
+            print(f"albench: {d}", file=sys.stderr)
+        if diffs:
+            raise SystemExit(f"albench: {a.check} is not what the results give now ({len(diffs)} file(s)); "
+                             f"publish it again (--publish {a.check}) and commit it with the results")
+        print(f"albench: {a.check}, its figures and the README's block are what the results give, byte for byte",
+              file=sys.stderr)
+        return
     if a.plan:
         paper_plan.plan(a.profile, only, base, measure=not a.no_measure, device=a.device or "auto",
                         data_root=a.data_root, remeasure=a.remeasure, manifest=manifest,
@@ -149,7 +156,6 @@ def cmd_paper(a):
 
 def cmd_parity(a):
     from bench.paper import parity
-
 
     profiles = _csv(a.profiles)
     if len(profiles) != 2:
@@ -174,7 +180,6 @@ def cmd_features(a):
 
 def cmd_verify(a):
     from bench.trial import verify
-
 
     if verify.main(a.paths or ["results"], quiet=a.quiet):
         raise SystemExit(1)
@@ -227,6 +232,9 @@ def build_parser():
                        "folder PATH without .md) and refresh README.md's block "
                        + ("<!-- albench:claims:<profile> start/end -->" if what == "paper" else
                           "<!-- albench:<study>:<profile> start/end -->"))
+        q.add_argument("--check", metavar="PATH", help="compare the page published at PATH (its figures, the "
+                       "README's block) with the same page generated now from the results; exit 1 if any byte "
+                       "differs; run nothing")
         q.add_argument("--strategies", help="run only these strategies (labels, e.g. random,vabal), in this order "
                        + ("(running only: --plan and --report cover every strategy)" if what == "paper" else
                           "; one the study does not name (your own, with --import) is added to every artifact, "

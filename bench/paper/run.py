@@ -14,7 +14,9 @@ several artifacts draw (Fig. 3(b), Fig. 4, Fig. 7) are counted and run once.
 """
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 from bench import __version__
@@ -156,6 +158,41 @@ def publish(profile, path: str, only=None, base: str = "results", readme: str = 
     check_profile_root(prof, root)
 
     return write(prof.name, root, path, readme, list(only) if only else None, manifest, data_root)
+
+
+def check_published(profile, path: str, only=None, base: str = "results", readme: str = None, manifest: dict = None,
+                    data_root: str = None) -> list:
+    """What differs between the page published at ``path`` (its figures, and ``readme``'s block: default this
+    checkout's README.md) and the same page generated now from the results, in a temporary folder: [] when they
+    are byte-identical. Writes nothing beside the temporary copy."""
+    if not os.path.exists(path):
+        raise ConfigError(f"--check {path}: no such page; publish it first (--publish {path})")
+    if readme is None:
+        readme = os.path.join(REPO_ROOT, "README.md")
+        readme = readme if os.path.exists(readme) else None
+    home = os.path.dirname(os.path.abspath(readme or path))
+    rel = os.path.relpath(os.path.abspath(path), home)
+    if rel.startswith(".."):   # a page outside the README's folder: the page alone
+        readme, home, rel = None, os.path.dirname(os.path.abspath(path)), os.path.basename(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        page = os.path.join(tmp, rel)
+        os.makedirs(os.path.dirname(page), exist_ok=True)
+        copy = os.path.join(tmp, os.path.basename(readme)) if readme else ""
+        if readme:
+            shutil.copyfile(readme, copy)
+        publish(profile, page, only, base, copy, manifest, data_root)
+        made = {os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs}
+        figures = os.path.splitext(rel)[0]
+        before = {os.path.join(figures, f) for f in os.listdir(os.path.join(home, figures))
+                  if f.endswith(".png")} if os.path.isdir(os.path.join(home, figures)) else set()
+        diffs = [f"{r}: published, no longer generated" for r in sorted(before - made)]
+        for r in sorted(made):
+            old = os.path.join(home, r)
+            if not os.path.exists(old):
+                diffs.append(f"{r}: generated, not published")
+            elif open(old, "rb").read() != open(os.path.join(tmp, r), "rb").read():
+                diffs.append(f"{r}: differs from what the results give now")
+    return diffs
 
 
 def report(profile, only=None, base: str = "results", manifest: dict = None, data_root: str = None):

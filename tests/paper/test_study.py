@@ -168,6 +168,19 @@ def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(t
         assert open(os.path.join(os.path.dirname(again), "board", name), "rb").read() == \
             open(str(tmp_path / "docs" / "board" / name), "rb").read(), name
 
+    # --check: the published page, figures and README block against what the results give now
+    study_m = load_study(str(study))
+    assert paper_run.check_published("smoke", page, base=base, readme=str(readme), manifest=study_m) == []
+    png = tmp_path / "docs" / "board" / "overall-1.png"
+    png.write_bytes(png.read_bytes() + b"x")
+    readme.write_text(readme.read_text().replace("Best mean rank", "Best rank"))
+    assert paper_run.check_published("smoke", page, base=base, readme=str(readme), manifest=study_m) == [
+        "README.md: differs from what the results give now",
+        "docs/board/overall-1.png: differs from what the results give now"]
+    r = run_cli(*common, "--check", page, cwd=str(tmp_path))   # the page alone: outside the checkout's README
+    assert r.returncode == 1 and "board/overall-1.png: differs from what the results give now" in r.stderr
+    assert "README.md" not in r.stderr and "is not what the results give now (1 file(s))" in r.stderr
+
 
 def test_the_ranking_draws_when_a_point_estimate_falls_outside_its_bootstrap_interval(tmp_path):
     """With 3 seeds and near-ties the bootstrap's ranks shrink toward the middle, so the best strategy's mean
