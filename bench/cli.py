@@ -129,13 +129,16 @@ def cmd_paper(a):
     strategies, imports = _csv(a.strategies) or None, getattr(a, "imports", [])
     manifest = paper_run.study(a.study, imports, strategies, a.profile) if getattr(a, "study", None) else None
     if a.check:
+        if a.plan or a.report or a.publish:
+            raise ConfigError("--check runs alone: leave out --plan, --report and --publish")
         diffs = paper_run.check_published(a.profile, a.check, only, base, manifest=manifest, data_root=a.data_root)
         for d in diffs:
             print(f"albench: {d}", file=sys.stderr)
         if diffs:
-            raise SystemExit(f"albench: {a.check} is not what the results give now ({len(diffs)} file(s)); "
-                             f"publish it again (--publish {a.check}) and commit it with the results")
-        print(f"albench: {a.check}, its figures and the README's block are what the results give, byte for byte",
+            raise SystemExit(f"albench: {a.check} is not what the results give now ({len(diffs)} file(s)); to "
+                             f"publish it again, run the same command with --report --publish {a.check} in place "
+                             f"of --check {a.check}, and commit it with the results")
+        print(f"albench: {a.check} and what it publishes beside it are what the results give, byte for byte",
               file=sys.stderr)
         return
     if a.plan:

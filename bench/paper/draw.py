@@ -21,6 +21,8 @@ from bench.paper.sections import curve_stats, label_of, pm, spread_note, wtl_sec
 from bench.trial.preflight import import_datasets  # noqa: E402
 from bench.trial.store import trial_dir  # noqa: E402
 
+DATA_MISSING = "the dataset could not be loaded"   # said where an artifact's images need data not found here
+
 DRAW = {}   # manifest ``draw`` kind -> its drawing function
 
 
@@ -270,7 +272,7 @@ def draw_top_images(doc, art, t, ctx):
             continue
         ds, err = ctx.dataset(d, k, conf)
         if ds is None:
-            notes.append(f"`{d}/{s}` seed {k}: the dataset could not be loaded ({err}), so its images cannot be "
+            notes.append(f"`{d}/{s}` seed {k}: {DATA_MISSING} ({err}), so its images cannot be "
                          "shown; selected indices " + ", ".join(map(str, rec["selected"][:n])))
             continue
         idx = np.asarray(rec["selected"][:n], dtype=np.int64)

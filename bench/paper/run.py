@@ -22,10 +22,11 @@ import time
 from bench import __version__
 from bench.core.config import REPO_ROOT
 from bench.core.errors import ConfigError, describe_failure
+from bench.paper.draw import DATA_MISSING
 from bench.paper.manifest import Profile, command, load_manifest, load_profile, load_study, resolve
 from bench.paper.plan import estimate_run
+from bench.paper.report import PUBLISHED, write_report
 from bench.paper.report import publish as write
-from bench.paper.report import write_report
 from bench.paper.status import check_profile_root, fill_status, selected_artifacts, trials_of
 from bench.trial.grid import Trial, run_grid
 from bench.trial.preflight import check_writable, import_user_modules, preflight
@@ -162,11 +163,13 @@ def publish(profile, path: str, only=None, base: str = "results", readme: str = 
 
 def check_published(profile, path: str, only=None, base: str = "results", readme: str = None, manifest: dict = None,
                     data_root: str = None) -> list:
-    """What differs between the page published at ``path`` (its figures, and ``readme``'s block: default this
-    checkout's README.md) and the same page generated now from the results, in a temporary folder: [] when they
-    are byte-identical. Writes nothing beside the temporary copy."""
+    """What differs between the page published at ``path`` (its figures, and ``readme``'s block where the page
+    lies under the README's folder: default this checkout's README.md) and the same page generated now from the
+    results, in a temporary folder: [] when they are byte-identical. Give the ``only`` (and manifest) it was
+    published with. Writes nothing beside the temporary copy; ConfigError where the page needs data (images)
+    that cannot be loaded here, rather than a difference that publishing here would make."""
     if not os.path.exists(path):
-        raise ConfigError(f"--check {path}: no such page; publish it first (--publish {path})")
+        raise ConfigError(f"--check {path}: no such page; publish it first (--report --publish {path})")
     if readme is None:
         readme = os.path.join(REPO_ROOT, "README.md")
         readme = readme if os.path.exists(readme) else None
@@ -174,6 +177,7 @@ def check_published(profile, path: str, only=None, base: str = "results", readme
     rel = os.path.relpath(os.path.abspath(path), home)
     if rel.startswith(".."):   # a page outside the README's folder: the page alone
         readme, home, rel = None, os.path.dirname(os.path.abspath(path)), os.path.basename(path)
+    listing = os.path.join(os.path.splitext(rel)[0], PUBLISHED)
     with tempfile.TemporaryDirectory() as tmp:
         page = os.path.join(tmp, rel)
         os.makedirs(os.path.dirname(page), exist_ok=True)
@@ -181,11 +185,16 @@ def check_published(profile, path: str, only=None, base: str = "results", readme
         if readme:
             shutil.copyfile(readme, copy)
         publish(profile, page, only, base, copy, manifest, data_root)
+        text = open(page).read()
+        if DATA_MISSING in text and DATA_MISSING not in open(path).read():
+            raise ConfigError(f"--check {path}: the page shows images of a dataset that cannot be loaded here; give "
+                              "--data-root DIR (where it was published from), or the check would compare a page "
+                              "without them")
         made = {os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs}
-        figures = os.path.splitext(rel)[0]
-        before = {os.path.join(figures, f) for f in os.listdir(os.path.join(home, figures))
-                  if f.endswith(".png")} if os.path.isdir(os.path.join(home, figures)) else set()
-        diffs = [f"{r}: published, no longer generated" for r in sorted(before - made)]
+        old_listing = os.path.join(home, listing)
+        published = {os.path.join(os.path.dirname(listing), n) for n in open(old_listing).read().split()} \
+            if os.path.exists(old_listing) else set()
+        diffs = [f"{r}: published, no longer generated" for r in sorted(published - made)]
         for r in sorted(made):
             old = os.path.join(home, r)
             if not os.path.exists(old):

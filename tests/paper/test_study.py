@@ -170,6 +170,7 @@ def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(t
 
     # --check: the published page, figures and README block against what the results give now
     study_m = load_study(str(study))
+    (tmp_path / "docs" / "board" / "mine-1.png").write_bytes(b"a figure of the user's own, never published")
     assert paper_run.check_published("smoke", page, base=base, readme=str(readme), manifest=study_m) == []
     png = tmp_path / "docs" / "board" / "overall-1.png"
     png.write_bytes(png.read_bytes() + b"x")
@@ -180,6 +181,9 @@ def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(t
     r = run_cli(*common, "--check", page, cwd=str(tmp_path))   # the page alone: outside the checkout's README
     assert r.returncode == 1 and "board/overall-1.png: differs from what the results give now" in r.stderr
     assert "README.md" not in r.stderr and "is not what the results give now (1 file(s))" in r.stderr
+    assert f"--report --publish {page} in place of --check {page}" in r.stderr
+    r = run_cli(*common, "--check", page, "--publish", page, cwd=str(tmp_path))
+    assert r.returncode == 2 and "--check runs alone" in r.stderr
 
 
 def test_the_ranking_draws_when_a_point_estimate_falls_outside_its_bootstrap_interval(tmp_path):
