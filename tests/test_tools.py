@@ -16,15 +16,22 @@ def git(repo, *args):
                           env=dict(os.environ, **GIT)).stdout
 
 
-def test_a_study_in_the_background_runs_from_a_worktree_and_commits_its_rounds(tmp_path):
-    clone, wt = tmp_path / "repo", tmp_path / "run"
+def clone_with_the_tool(tmp_path):
+    """A throwaway clone of this repository holding the working tree's version of the tool, smoke's results
+    tree let in by its .gitignore (the project ignores it)."""
+    clone = tmp_path / "repo"
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", ROOT, str(clone)], check=True)
     os.makedirs(clone / "tools", exist_ok=True)
-    shutil.copy(TOOL, clone / "tools")   # the working tree's version of the tool
-    with open(clone / ".gitignore", "a") as f:   # smoke's results tree is ignored in the project; let it in here
-        f.write("!results/paper-smoke/\nresults/paper-smoke/report-*/\n")
+    shutil.copy(TOOL, clone / "tools")
+    with open(clone / ".gitignore", "a") as f:
+        f.write("!results/paper-smoke/\n")
     git(clone, "add", "tools", ".gitignore")
     git(clone, "commit", "-qm", "the tool under test")
+    return clone
+
+
+def test_a_study_in_the_background_runs_from_a_worktree_and_commits_its_rounds(tmp_path):
+    clone, wt = clone_with_the_tool(tmp_path), tmp_path / "run"
     head = git(clone, "rev-parse", "HEAD").strip()
     env = dict(os.environ, **GIT, PYTHON=sys.executable, COMMIT_EVERY="1", WORKTREE=str(wt), PYTHONPATH="")
     r = subprocess.run([str(clone / "tools" / "study-in-background.sh"), "imbalance", "smoke", "--only", "balanced",
@@ -35,16 +42,28 @@ def test_a_study_in_the_background_runs_from_a_worktree_and_commits_its_rounds(t
     pid = int(r.stdout.split("pid ")[1].split(",")[0])
     deadline = time.time() + 240   # until the study has ended and the loop's last commit has landed
     while time.time() < deadline and (os.path.exists(f"/proc/{pid}") or "rounds landed" not in git(clone, "log", "-1")
-                                      or git(clone, "status", "--porcelain", "results/paper-smoke")):
+                                      or git(clone, "status", "--porcelain", "-uno", "results/paper-smoke")):
         time.sleep(1)
     assert git(wt, "rev-parse", "HEAD").strip() == head           # the study ran the clone's committed code
     assert "trial(s) run" in (wt / "study.log").read_text()
     tracked = git(clone, "ls-files", "results/paper-smoke").split()
     assert "results/paper-smoke/main/digits/random/seed0/rounds.csv" in tracked
-    assert not any("report-" in f for f in tracked)                # reports are never committed
-    assert git(clone, "status", "--porcelain", "results/paper-smoke") == ""
+    assert {os.path.basename(f) for f in tracked} == {"rounds.csv", "rounds.jsonl", "config.json", "profile.json"}
+    assert git(clone, "status", "--porcelain", "-uno", "results/paper-smoke") == ""   # every table committed
 
 
-def test_without_arguments_it_says_how_to_use_it():
+    # started again at the next commit, the worktree of the last one is refused, not reused with its old code
+    git(clone, "commit", "-q", "--allow-empty", "-m", "a later commit")
+    r = subprocess.run([str(clone / "tools" / "study-in-background.sh"), "imbalance", "smoke"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and f"{wt} exists at another commit" in r.stderr
+
+
+def test_without_arguments_it_says_how_to_use_it_and_a_study_that_fails_at_once_is_said(tmp_path):
     r = subprocess.run([TOOL], capture_output=True, text=True)
     assert r.returncode == 2 and "tools/study-in-background.sh STUDY PROFILE" in r.stdout
+    clone = clone_with_the_tool(tmp_path)
+    env = dict(os.environ, PYTHON=sys.executable, COMMIT_EVERY="0", WORKTREE=str(tmp_path / "wt"), PYTHONPATH="")
+    r = subprocess.run([str(clone / "tools" / "study-in-background.sh"), "imbalance", "smoke", "--strategies",
+                        "no_such_strategy"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "the study ended at once" in r.stderr and "no_such_strategy" in r.stderr
