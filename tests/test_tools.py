@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.helpers import ROOT
 
 TOOL = os.path.join(ROOT, "tools", "study-in-background.sh")
@@ -14,6 +16,10 @@ GIT = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": 
 def git(repo, *args):
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
                           env=dict(os.environ, **GIT)).stdout
+
+
+needs_git = pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, ".git")),
+                               reason="the tool works on a git checkout; this copy of the repository is not one")
 
 
 def clone_with_the_tool(tmp_path):
@@ -30,6 +36,7 @@ def clone_with_the_tool(tmp_path):
     return clone
 
 
+@needs_git
 def test_a_study_in_the_background_runs_from_a_worktree_and_commits_its_rounds(tmp_path):
     clone, wt = clone_with_the_tool(tmp_path), tmp_path / "run"
     head = git(clone, "rev-parse", "HEAD").strip()
@@ -59,6 +66,7 @@ def test_a_study_in_the_background_runs_from_a_worktree_and_commits_its_rounds(t
     assert r.returncode == 2 and f"{wt} exists at another commit" in r.stderr
 
 
+@needs_git
 def test_without_arguments_it_says_how_to_use_it_and_a_study_that_fails_at_once_is_said(tmp_path):
     r = subprocess.run([TOOL], capture_output=True, text=True)
     assert r.returncode == 2 and "tools/study-in-background.sh STUDY PROFILE" in r.stdout
