@@ -47,8 +47,12 @@ cd "$wt"
 ALBENCH_FEATURES=${ALBENCH_FEATURES:-$repo/results/features} setsid nohup "$py" -m bench "${what[@]}" \
   --profile "$profile" --out "$repo/results" --no-progress --nice 19 "$@" >"$wt/study.log" 2>&1 </dev/null &
 pid=$!
-sleep 5
-if ! kill -0 "$pid" 2>/dev/null && ! grep -q "trial(s) run\|nothing to run\|0 to run" "$wt/study.log"; then
+for _ in $(seq 300); do   # until it has said what it runs (its first line), or ended
+  grep -q " to run" "$wt/study.log" 2>/dev/null && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 1
+done
+if ! grep -q " to run" "$wt/study.log"; then
   say "the study ended at once; its log ($wt/study.log) ends:"
   tail -5 "$wt/study.log" >&2
   exit 1
