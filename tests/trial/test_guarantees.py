@@ -132,23 +132,19 @@ def test_a_killed_pool_worker_fails_its_trial_and_the_grid_ends_by_itself(tmp_pa
     import signal
     import time
 
-    out = str(tmp_path / "out")
+    out, tmp = str(tmp_path / "out"), tmp_path / "tmp"
+    tmp.mkdir()
     cmd = [sys.executable, "-m", "bench", "run", "-s", "random,entropy,margin", "--executor", "pool",
            "--workers", "2", "--out", out, *GRID, "epochs=6", "lr_milestones=[4]"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT, TMPDIR=str(tmp)),
+                            stderr=subprocess.PIPE, text=True)
     victim, deadline = None, time.time() + 120
-    while victim is None and time.time() < deadline:   # once trials are running, one of the pool's workers
-        time.sleep(0.2)
+    while victim is None and time.time() < deadline:   # a worker while it holds a trial (its note names it),
+        time.sleep(0.05)                                 # once a round has landed
         if not any("rounds.csv" in fs for _, _, fs in os.walk(out)):
             continue
-        for pid in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split():
-            try:
-                cmdline = open(f"/proc/{pid}/cmdline").read()
-            except OSError:
-                continue
-            if "spawn_main" in cmdline and "resource_tracker" not in cmdline:
-                victim = int(pid)
-                break
+        notes = [n for d in tmp.glob("albench-workers-*") for n in os.listdir(d)]
+        victim = int(notes[0]) if notes else None
     assert victim is not None, "no worker found to kill"
     os.kill(victim, signal.SIGKILL)
     _, err = proc.communicate(timeout=300)   # ends by itself
