@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench import cli
 from bench.analysis import leaderboard as lb
 from bench.core.errors import ConfigError
 from bench.paper import run as paper_run
@@ -116,7 +117,7 @@ def _mtimes(root):
             for d, _, files in os.walk(root) for f in files if f == "rounds.csv"}
 
 
-def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(tmp_path):
+def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(tmp_path, capsys):
     study = tmp_path / "tiny.yaml"
     study.write_text(TINY_STUDY)
     (tmp_path / "mymod.py").write_text(USER_STRATEGY)
@@ -178,12 +179,15 @@ def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(t
     assert paper_run.check_published("smoke", page, base=base, readme=str(readme), manifest=study_m) == [
         "README.md: differs from what the results give now",
         "docs/board/overall-1.png: differs from what the results give now"]
-    r = run_cli(*common, "--check", page, cwd=str(tmp_path))   # the page alone: outside the checkout's README
-    assert r.returncode == 1 and "board/overall-1.png: differs from what the results give now" in r.stderr
-    assert "README.md" not in r.stderr and "is not what the results give now (1 file(s))" in r.stderr
-    assert f"--report --publish {page} in place of --check {page}" in r.stderr
-    r = run_cli(*common, "--check", page, "--publish", page, cwd=str(tmp_path))
-    assert r.returncode == 2 and "--check runs alone" in r.stderr
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:   # the command: the page alone (outside the checkout's README's folder)
+        cli.main([*common, "--check", page])
+    err = capsys.readouterr().err
+    assert "board/overall-1.png: differs from what the results give now" in err and "README.md" not in err
+    assert f"is not what the results give now (1 file(s)); to publish it again, run the same command with " \
+           f"--report --publish {page} in place of --check {page}" in str(stop.value)
+    assert cli.main([*common, "--check", page, "--publish", page]) == 2
+    assert "--check runs alone" in capsys.readouterr().err
 
 
 def test_the_ranking_draws_when_a_point_estimate_falls_outside_its_bootstrap_interval(tmp_path):
