@@ -147,13 +147,17 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
             "ran": len(todo), "skipped": n_finished, "seconds": seconds}
 
 
+def checkout_readme():
+    """This checkout's README.md, the default README a publish refreshes and a check compares; None without one."""
+    readme = os.path.join(REPO_ROOT, "README.md")
+    return readme if os.path.exists(readme) else None
+
+
 def publish(profile, path: str, only=None, base: str = "results", readme: str = None, manifest: dict = None,
             data_root: str = None):
     """``bench.paper.report.publish`` for ``profile``'s results: the Markdown twin at ``path`` for committing;
     ``readme`` (default: this checkout's README.md, where there is one) gets its claims block refreshed."""
-    if readme is None:
-        readme = os.path.join(REPO_ROOT, "README.md")
-        readme = readme if os.path.exists(readme) else None
+    readme = checkout_readme() if readme is None else readme
     prof = load_profile(profile) if isinstance(profile, str) else profile
     root = prof.root(base)
     check_profile_root(prof, root)
@@ -170,9 +174,7 @@ def check_published(profile, path: str, only=None, base: str = "results", readme
     that cannot be loaded here, rather than a difference that publishing here would make."""
     if not os.path.exists(path):
         raise ConfigError(f"--check {path}: no such page; publish it first (--report --publish {path})")
-    if readme is None:
-        readme = os.path.join(REPO_ROOT, "README.md")
-        readme = readme if os.path.exists(readme) else None
+    readme = checkout_readme() if readme is None else readme
     home = os.path.dirname(os.path.abspath(readme or path))
     rel = os.path.relpath(os.path.abspath(path), home)
     if rel.startswith(".."):   # a page outside the README's folder: the page alone
