@@ -58,7 +58,6 @@ def test_a_study_in_the_background_runs_from_a_worktree_and_commits_its_rounds(t
     assert {os.path.basename(f) for f in tracked} == {"rounds.csv", "rounds.jsonl", "config.json", "profile.json"}
     assert git(clone, "status", "--porcelain", "-uno", "results/paper-smoke") == ""   # every table committed
 
-
     # started again at the next commit, the worktree of the last one is refused, not reused with its old code
     git(clone, "commit", "-q", "--allow-empty", "-m", "a later commit")
     r = subprocess.run([str(clone / "tools" / "study-in-background.sh"), "imbalance", "smoke"], cwd=tmp_path, env=env,
@@ -75,3 +74,13 @@ def test_without_arguments_it_says_how_to_use_it_and_a_study_that_fails_at_once_
     r = subprocess.run([str(clone / "tools" / "study-in-background.sh"), "imbalance", "smoke", "--strategies",
                         "no_such_strategy"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "the study ended at once" in r.stderr and "no_such_strategy" in r.stderr
+
+    # started again at the same commit (a study's next phase), the worktree is reused: its two logs are the
+    # tool's own, not changes; anything else in it is one, and refused
+    r = subprocess.run([str(clone / "tools" / "study-in-background.sh"), "imbalance", "smoke", "--strategies",
+                        "another_unknown"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "another_unknown" in r.stderr
+    (tmp_path / "wt" / "stray.py").write_text("")
+    r = subprocess.run([str(clone / "tools" / "study-in-background.sh"), "imbalance", "smoke"], env=env,
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "exists at another commit or with changes" in r.stderr

@@ -30,8 +30,10 @@ py=${py:+$(cd "$repo" && cd "$(dirname "$py")" && pwd)/$(basename "$py")}
 every=${COMMIT_EVERY:-600}
 [[ "$every" =~ ^[0-9]+$ ]] || { say "COMMIT_EVERY must be whole seconds, got '$every'"; exit 2; }
 [ -n "$py" ] || { say "no python at ${PYTHON:-$repo/.venv/bin/python} (make setup, or set PYTHON)"; exit 2; }
-if [ -d "$wt" ]; then   # reused only at this very commit, unchanged: else the code announced is not the code run
-  if [ "$(git -C "$wt" rev-parse HEAD 2>/dev/null)" != "$commit" ] || [ -n "$(git -C "$wt" status --porcelain)" ]; then
+if [ -d "$wt" ]; then   # reused only at this very commit, unchanged but for this tool's own two logs (the next
+  # phase of a study at the same commit): else the code announced is not the code run
+  if [ "$(git -C "$wt" rev-parse HEAD 2>/dev/null)" != "$commit" ] ||
+     [ -n "$(git -C "$wt" status --porcelain -- . ':!study.log' ':!commit.log')" ]; then
     say "$wt exists at another commit or with changes; remove it (git worktree remove $wt) or set WORKTREE"
     exit 2
   fi
