@@ -63,9 +63,13 @@ def draw_leaderboard(doc, art, t, ctx):
                    + (" (dashed: reads true labels)" if any(ref.values()) else "") + ".")
         table = lb.regime_table(scores, order, ctx.baseline)
         table = table.sort_values("nauc", ascending=False, kind="stable")
+        here = rows[rows["dataset"] == d]
+        same = "balanced_accuracy" in here and bool((here["accuracy"] - here["balanced_accuracy"]).abs().max() <= 1e-4)
         doc.p(f"`{d}`, every strategy sorted by nAUC (the normalised area under the accuracy curve: its mean "
               "height over the labelled range), mean ± std over seeds, in %; final: the last round; balanced: "
-              "the mean of per-class recalls at the last round; rare share: "
+              "the mean of per-class recalls at the last round"
+              + (" (equal to final in every round recorded here: the test set holds as many images of every "
+                 "class)" if same else "") + "; rare share: "
               + (f"the labelled pool's share of the rare classes ({rare}) at the last round" if rare
                  else "not applicable (no rare class in this dataset)")
               + f"; Δ nAUC: minus `{ctx.baseline}`'s, paired by seed, mean [95 % t-interval]; select: seconds "

@@ -277,3 +277,32 @@ def test_an_early_answer_says_what_it_stands_on_and_claims_nothing_it_has_not_te
                        missing=[("main", "digits_dom1", "random", 0)])
     assert lines == ["- **In progress**: 2 of 3 trials used (1 not run yet). No ranking yet: no strategy has "
                      "finished trials in every regime."]
+
+
+def test_a_regime_table_says_when_balanced_accuracy_cannot_differ_from_accuracy(tmp_path):
+    """On a test set with as many images of every class, the mean of per-class recalls is the accuracy: the page
+    says so instead of leaving a reader to suspect a copied column; where they differ it says nothing."""
+    from bench.paper.doc import Doc
+    from bench.paper.draw import DRAW, Context
+    from bench.paper.gather import Trials
+
+    (tmp_path / "t.yaml").write_text("artifacts:\n  one: {group: main, datasets: [digits], strategies: [random, a], "
+                                     "draw: leaderboard}\n")
+    art = resolve(load_profile("smoke"), load_study(str(tmp_path / "t.yaml")), only=["one"])[0]
+
+    def text(gap):
+        t = Trials()
+        for i, s in enumerate(("random", "a")):
+            for k in range(2):
+                t.frames.append(pd.DataFrame([{"dataset": "digits", "strategy": s, "seed": k, "round": r,
+                                               "n_labelled": 20 + 10 * r, "accuracy": 0.5 + 0.01 * (i + r),
+                                               "balanced_accuracy": 0.5 + 0.01 * (i + r) - gap,
+                                               "select_seconds": 0.0, "reads_true_labels": False}
+                                              for r in range(3)]))
+        doc = Doc()
+        DRAW["leaderboard"](doc, art, t, Context(load_profile("smoke"), str(tmp_path), "random", ["random", "a"]))
+        return doc.markdown()
+
+    note = "equal to final in every round recorded here"
+    assert note in text(0.0)
+    assert note not in text(0.02)
