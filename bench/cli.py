@@ -14,7 +14,7 @@ import time
 
 from bench import __version__
 from bench.core import priority
-from bench.core.errors import AlbenchError, ConfigError, describe_failure
+from bench.core.errors import AlbenchError, ConfigError, RunStopped, describe_failure
 
 # Each command imports what it runs inside its own function (deliberate: `albench --help` and a mistyped
 # command answer at once instead of loading torch, pandas and matplotlib first).
@@ -324,6 +324,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("albench: interrupted; finished rounds are saved, the same command resumes", file=sys.stderr)
         return 130
+    except RunStopped as why:   # asked for (SIGUSR1, bench.trial.stop): not an error
+        print(f"albench: {why}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -10,8 +10,9 @@
 # Environment: COMMIT_EVERY seconds between commits (default 600; 0: never commit), WORKTREE (default
 # ../albench-run-<commit> beside this checkout), PYTHON (default .venv/bin/python of this checkout).
 # Results go to this checkout's results/ (--out), self-supervised features are read from its results/features.
-# Stop it with: kill -- -<the pid printed> (the commit loop ends by itself once the study has ended). Old
-# worktrees stay: git worktree list, git worktree remove <path>.
+# Stop it with: kill -USR1 -- -<the pid printed> (each running trial saves the round in hand first, then the
+# study ends with exit 3), or at once with kill -- -<pid>; the commit loop ends by itself once the study has
+# ended, after one last commit. Old worktrees stay: git worktree list, git worktree remove <path>.
 set -euo pipefail
 if [ $# -lt 2 ]; then
   sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
@@ -64,7 +65,7 @@ echo "albench ${what[*]} --profile $profile: pid $pid, commit ${commit:0:7}, wor
 if [ "$every" -gt 0 ] && git -C "$repo" check-ignore -q "$root/x/rounds.csv"; then
   echo "not committing: git ignores $root (only the trees .gitignore lets in are committed, e.g. results/paper-cpu)"
 elif [ "$every" -gt 0 ]; then
-  # every $every s while the study runs, and once after it ends: the trials' tables and identities and the
+  # every $every s while the study runs, and once as soon as it ends: the trials' tables and identities and the
   # profile's record, nothing else of the tree (no reports, locks or temporary files), and only while the
   # checkout is on the branch it was on at the start (a switch or rebase in between is left alone)
   setsid nohup bash -c '
@@ -77,7 +78,10 @@ elif [ "$every" -gt 0 ]; then
         git commit -q -m "$3: rounds landed, $(find "$2" -name rounds.csv | wc -l) trial folders" -- "$2"
     }
     cd "$1"
-    while kill -0 "$4" 2>/dev/null; do sleep "$5"; land "$@" || true; done
+    while kill -0 "$4" 2>/dev/null; do   # every $5 s, and at once when the study ends
+      t=0; while [ "$t" -lt "$5" ] && kill -0 "$4" 2>/dev/null; do sleep 1; t=$((t + 1)); done
+      land "$@" || true
+    done
     land "$@"' _ "$repo" "$root" "albench ${what[*]} --profile $profile" "$pid" "$every" "$branch" \
     >"$wt/commit.log" 2>&1 </dev/null &
   echo "committing $root every $every s (log $wt/commit.log)"

@@ -56,6 +56,19 @@ class GridError(AlbenchError):
                          "missing runs (ALBENCH_DEBUG=1 shows a failure's traceback)")
 
 
+class RunStopped(Exception):
+    """A stop asked between rounds (``bench.trial.stop``): the trials in hand saved their round and ended.
+    Not an error: the CLI says so and exits 3; the same command resumes. ``started``: whether the trial that
+    raised it had begun (False: it stopped before its first step)."""
+
+    def __init__(self, what: str, started: bool = True):
+        super().__init__(what, started)   # both in args: it crosses a process boundary by pickling
+        self.started = started
+
+    def __str__(self):
+        return str(self.args[0])
+
+
 class StrategyContractError(AlbenchError):
     """A strategy's select() broke its contract (a selection of the wrong shape, size or indices; a changed
     pool): the round is not recorded."""

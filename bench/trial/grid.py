@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 import bench.trial.loop  # noqa: F401
 from bench.core.config import REPO_ROOT, Config, load_config, preset_for
-from bench.core.errors import ConfigError, GridError, describe_failure
+from bench.core.errors import ConfigError, GridError, RunStopped, describe_failure
+from bench.trial import stop
 from bench.trial.loop import run_trial
 from bench.trial.preflight import import_user_modules
 from bench.trial.progress import grid_time_left, human
@@ -74,6 +75,8 @@ def _pool_init(threads: int, imports=(), running_dir: str = ""):
         import_user_modules(imports)
     if threads:
         torch.set_num_threads(threads)
+    # started with the signal held (_run_pool): one sent meanwhile is noted now; the parent's, in its file
+    stop.listen(quiet=True, shared=os.path.join(running_dir, STOP_FILE) if running_dir else "")
     global _RUNNING_DIR
     _RUNNING_DIR = running_dir
     if running_dir:   # the pool terminates its other workers when one dies: they are not to blame
@@ -82,6 +85,7 @@ def _pool_init(threads: int, imports=(), running_dir: str = ""):
 
 
 _RUNNING_DIR = ""
+STOP_FILE = "stop"   # in the workers' folder, beside their notes (named by pid): a stop asked of the parent
 
 
 def _note_path() -> str:
@@ -120,32 +124,37 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _run_pool(jobs, workers, threads, imports, on_done, failed):
+def _run_pool(jobs, workers, threads, imports, on_done, failed, stopped):
     """Run ``jobs`` on ``workers`` reused processes. A trial's own error fails that trial; a worker that dies
     (killed, out of memory) fails the trial it was running, found by the note each worker keeps of its
     trial (the workers the pool then terminates remove theirs), and the trials its death interrupted run
-    again in a fresh pool. Fills ``failed`` ({trial name: failure}) as failures happen."""
+    again in a fresh pool, unless a stop was asked. Fills ``failed`` ({trial name: failure}) as failures
+    happen, and ``stopped`` with the ``RunStopped`` of the trials a stop ended."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     pending, blameless = list(jobs), 0
     with tempfile.TemporaryDirectory(prefix="albench-workers-") as running:
-        while pending:
+        stop.share(os.path.join(running, STOP_FILE))
+        while pending and not stop.asked():
             broken = []
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_init,
                                      initargs=(threads, tuple(imports), running)) as ex:
-                futures = {ex.submit(_pool_worker, j): j for j in pending}
+                with stop.held():   # the workers start (in submit) with the stop signal held until they listen
+                    futures = {ex.submit(_pool_worker, j): j for j in pending}
                 for f in as_completed(futures):
                     job = futures[f]
                     try:
                         on_done(f.result())
+                    except RunStopped as why:
+                        stopped.append(why)
                     except BrokenProcessPool:
                         broken.append(job)
                     except Exception as err:   # the trial's own error: the others go on
                         failed[job[0].name] = describe_failure(err)
             dead = {}
-            for note in os.listdir(running):   # left by a worker that died without cleaning up: SIGKILL, OOM
+            for note in set(os.listdir(running)) - {STOP_FILE}:   # left by a worker that died uncleanly: SIGKILL, OOM
                 with open(os.path.join(running, note)) as fh:
                     name = fh.read()
                 os.remove(os.path.join(running, note))
@@ -157,6 +166,7 @@ def _run_pool(jobs, workers, threads, imports, on_done, failed):
                     dead = {j[0].name: "the worker pool broke twice with no trial to blame" for j in broken}
             failed.update(dead)
             pending = [j for j in broken if j[0].name not in dead]
+        stop.share("")
 
 
 def run_grid(trials, executor: str = "local", workers: int = 1, address: str = None, progress: bool = True,
@@ -167,7 +177,7 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
     estimated seconds by name (the plan's), which weigh the time left said after each trial
     (``bench.trial.progress.grid_time_left``)."""
     t0 = time.perf_counter()
-    done, failed = [], {}
+    done, failed, stopped = [], {}, []
 
     def finished(name):
         done.append(name)
@@ -184,10 +194,15 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
             bar.set_postfix_str(name + eta)
 
     bar = None
+    if executor in ("local", "pool"):
+        stop.listen()
     if executor == "local":
         for t in trials:
             try:
                 run_one(t, progress)
+            except RunStopped as why:   # asked between rounds: this trial saved its round, no other starts
+                stopped.append(why)
+                break
             except (KeyboardInterrupt, OSError):   # the user's stop; a full disk stops every trial alike
                 raise
             except Exception as err:
@@ -209,16 +224,31 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
             # the workers live for the whole grid (a spawned process pays ~2-4 s of imports: on a grid of
             # small trials that was most of the time), each setting its torch threads once
             threads = {j[2] for j in jobs}
-            _run_pool(jobs, workers, threads.pop() if len(threads) == 1 else 0, imports, finished, failed)
+            _run_pool(jobs, workers, threads.pop() if len(threads) == 1 else 0, imports, finished, failed,
+                      stopped)
         elif executor == "ray":
             _run_ray(trials, workers, address, gpus_per_trial, finished, imports, failed)
         else:
             raise ValueError(f"unknown executor {executor!r}; use local, pool or ray")
         bar.close()
+    if stopped or (stop.asked() and len(done) + len(failed) < len(trials)):
+        said = _stopped(trials, done, failed, stopped)
+        if not failed:
+            raise RunStopped(said)
+        print(f"albench: {said}", file=sys.stderr, flush=True)
     if failed:
 
         raise GridError(sorted(failed.items()), len(trials))
     return done
+
+
+def _stopped(trials, done, failed, stopped) -> str:
+    """What a stop asked between rounds left: which trials saved their round in hand, how many never began."""
+    ended = [str(s) for s in stopped if s.started]
+    waiting = len(trials) - len(done) - len(failed) - len(ended)
+    return (f"stopped as asked: {len(done)} of {len(trials)} trial(s) finished, {len(ended)} ended after saving "
+            f"the round in hand, {waiting} not started; run the same command to go on from there (no round "
+            "runs twice)" + "".join(f"\n  {e}" for e in ended))
 
 
 def _run_ray(trials, workers, address, gpus_per_trial, finished, imports, failed):

@@ -10,7 +10,8 @@ A round is: train the evaluation classifier on the labelled pool (the same recip
 and, if the strategy asks for one, its scoring model with the same seed; evaluate on the test (and
 validation) split; then (except after the last round) let the strategy select the next batch.  Its row
 and record are written when the round ends; a rerun of the same command resumes after the last verified
-round (``bench.trial.store.load_trial``), under a per-trial lock.
+round (``bench.trial.store.load_trial``), under a per-trial lock. A stop asked for (``bench.trial.stop``)
+ends the trial after the round in hand is written, or before it starts.
 """
 import dataclasses
 import json
@@ -25,6 +26,7 @@ from bench.core.contract import selection_problems
 from bench.core.device import resolve_device, resolve_precision, sync
 from bench.core.errors import StrategyContractError, StrategyError, describe_failure
 from bench.core.pool import LabelLeakError, Pool
+from bench.trial import stop
 from bench.trial.identity import trial_identity
 from bench.trial.preflight import prepare
 from bench.trial.progress import TrialBar
@@ -56,6 +58,7 @@ def models_per_round(strategy, rounds: int) -> List[int]:
 
 def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, position: int = 0):
     """Run (or resume) one trial; returns its rows (list of dicts). Writes under ``cfg.out``."""
+    stop.check(f"{cfg.dataset}/{strategy_name}/seed{seed}: not started", started=False)
     strategy, ds = prepare(cfg, strategy_name, seed)
     identity = trial_identity(cfg, strategy, strategy_name, seed, ds)
     path = trial_dir(cfg.out, cfg.dataset, strategy_name, seed)
@@ -171,6 +174,9 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
         bar.set_postfix(round=r, n=len(labelled), acc=f"{metrics['accuracy']:.3f}")
         labelled = np.concatenate([labelled, selected])
         del model, scorer
+        if r < cfg.rounds and stop.asked():   # the round is saved: the next run resumes at r + 1
+            bar.close()
+            stop.check(f"{cfg.dataset}/{strategy_name}/seed{seed}: stopped after round {r} of {cfg.rounds}")
     bar.close()
     return rows
 
