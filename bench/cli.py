@@ -15,6 +15,7 @@ import time
 from bench import __version__
 from bench.core import priority
 from bench.core.errors import AlbenchError, ConfigError, RunStopped, describe_failure
+from bench.trial import stop
 
 # Each command imports what it runs inside its own function (deliberate: `albench --help` and a mistyped
 # command answer at once instead of loading torch, pandas and matplotlib first).
@@ -37,6 +38,7 @@ def _seeds(text):
 
 
 def cmd_run(a):
+    stop.listen()   # a stop asked while the run is prepared is kept for run_grid (bench.trial.stop)
     from bench.analysis.collect import collect, format_summary, summarise
     from bench.paper.manifest import load_profile
     from bench.paper.plan import LONG_RUN_S, estimate_run, human
@@ -118,6 +120,8 @@ def cmd_report(a):
 
 
 def cmd_paper(a):
+    if not (a.check or a.plan or a.report):   # it runs trials: a stop asked while it prepares them is kept
+        stop.listen()
     from bench.paper import plan as paper_plan
     from bench.paper import run as paper_run
 
@@ -327,6 +331,8 @@ def main(argv=None):
     except RunStopped as why:   # asked for (SIGUSR1, bench.trial.stop): not an error
         print(f"albench: {why}", file=sys.stderr)
         return 3
+    finally:
+        stop.stop_listening()   # a stop asked as the command ends no longer kills it
     return 0
 
 

@@ -10,9 +10,9 @@
 # Environment: COMMIT_EVERY seconds between commits (default 600; 0: never commit), WORKTREE (default
 # ../albench-run-<commit> beside this checkout), PYTHON (default .venv/bin/python of this checkout).
 # Results go to this checkout's results/ (--out), self-supervised features are read from its results/features.
-# Stop it with: kill -USR1 -- -<the pid printed> (each running trial saves the round in hand first, then the
-# study ends with exit 3), or at once with kill -- -<pid>; the commit loop ends by itself once the study has
-# ended, after one last commit. Old worktrees stay: git worktree list, git worktree remove <path>.
+# Stop it with: kill -USR1 <the pid printed> (each running trial saves the round in hand first, then the study
+# ends with exit 3), or at once with kill -- -<pid>; the commit loop ends by itself once the study has ended,
+# after one last commit. Old worktrees stay: git worktree list, git worktree remove <path>.
 set -euo pipefail
 if [ $# -lt 2 ]; then
   sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'

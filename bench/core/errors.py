@@ -46,20 +46,23 @@ class TrainingDivergedError(AlbenchError):
 
 
 class GridError(AlbenchError):
-    """Trials of a grid failed (their own error, or their worker process died); the others ran to the end."""
+    """Trials of a grid failed (their own error, or their worker process died); the others ran to the end, or
+    to a stop asked between rounds (``stopped``: what it left)."""
 
-    def __init__(self, failures, total: int):
+    def __init__(self, failures, total: int, stopped: str = ""):
         self.failures = list(failures)   # (trial name, what happened)
         lines = "".join(f"\n  {name}: {what}" for name, what in self.failures)
-        super().__init__(f"{len(self.failures)} of {total} trial(s) failed; every other trial ran to the end:{lines}"
-                         "\nfix the cause and run the same command: finished rounds are kept, only what is "
+        super().__init__(f"{len(self.failures)} of {total} trial(s) failed"
+                         + (f":{lines}\nand the run {stopped}" if stopped else
+                            f"; every other trial ran to the end:{lines}")
+                         + "\nfix the cause and run the same command: finished rounds are kept, only what is "
                          "missing runs (ALBENCH_DEBUG=1 shows a failure's traceback)")
 
 
 class RunStopped(Exception):
     """A stop asked between rounds (``bench.trial.stop``): the trials in hand saved their round and ended.
-    Not an error: the CLI says so and exits 3; the same command resumes. ``started``: whether the trial that
-    raised it had begun (False: it stopped before its first step)."""
+    Not an error: the CLI says so and exits 3; the same command resumes (a failed trial beside it: GridError,
+    exit 2). ``started``: whether the trial that raised it had begun (False: it stopped before its start)."""
 
     def __init__(self, what: str, started: bool = True):
         super().__init__(what, started)   # both in args: it crosses a process boundary by pickling

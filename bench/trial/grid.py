@@ -76,7 +76,7 @@ def _pool_init(threads: int, imports=(), running_dir: str = ""):
     if threads:
         torch.set_num_threads(threads)
     # started with the signal held (_run_pool): one sent meanwhile is noted now; the parent's, in its file
-    stop.listen(quiet=True, shared=os.path.join(running_dir, STOP_FILE) if running_dir else "")
+    stop.listen(worker=True, shared=os.path.join(running_dir, STOP_FILE) if running_dir else "")
     global _RUNNING_DIR
     _RUNNING_DIR = running_dir
     if running_dir:   # the pool terminates its other workers when one dies: they are not to blame
@@ -133,8 +133,12 @@ def _run_pool(jobs, workers, threads, imports, on_done, failed, stopped):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import resource_tracker
 
-    pending, blameless = list(jobs), 0
+    with stop.held():   # the pool's resource tracker, started here, keeps the stop signal blocked for good
+        resource_tracker.ensure_running()
+
+    pending, blameless, interrupted = list(jobs), 0, set()
     with tempfile.TemporaryDirectory(prefix="albench-workers-") as running:
         stop.share(os.path.join(running, STOP_FILE))
         while pending and not stop.asked():
@@ -166,8 +170,12 @@ def _run_pool(jobs, workers, threads, imports, on_done, failed, stopped):
                     dead = {j[0].name: "the worker pool broke twice with no trial to blame" for j in broken}
             failed.update(dead)
             pending = [j for j in broken if j[0].name not in dead]
+            interrupted |= {j[0].name for j in pending}
         stop.share("")
-
+    # left by a stop: interrupted when a worker died and not run again, or (a stop asked before) never run
+    stopped += [RunStopped(f"{j[0].name}: interrupted when a worker died, not run again after the stop; it resumes "
+                           "at its last saved round") if j[0].name in interrupted else
+                RunStopped(f"{j[0].name}: not started", started=False) for j in pending]
 
 def run_grid(trials, executor: str = "local", workers: int = 1, address: str = None, progress: bool = True,
              gpus_per_trial: float = None, imports=(), cost=None):
@@ -178,6 +186,10 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
     (``bench.trial.progress.grid_time_left``)."""
     t0 = time.perf_counter()
     done, failed, stopped = [], {}, []
+    stop.listen(unreachable="Ray's tasks run in Ray's own processes, which it does not reach"
+                if executor == "ray" else "")
+    if stop.asked():   # asked while the command prepared the run
+        raise RunStopped(_stopped(trials, done, failed, stopped))
 
     def finished(name):
         done.append(name)
@@ -194,8 +206,6 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
             bar.set_postfix_str(name + eta)
 
     bar = None
-    if executor in ("local", "pool"):
-        stop.listen()
     if executor == "local":
         for t in trials:
             try:
@@ -231,24 +241,25 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
         else:
             raise ValueError(f"unknown executor {executor!r}; use local, pool or ray")
         bar.close()
-    if stopped or (stop.asked() and len(done) + len(failed) < len(trials)):
-        said = _stopped(trials, done, failed, stopped)
-        if not failed:
-            raise RunStopped(said)
-        print(f"albench: {said}", file=sys.stderr, flush=True)
+    said = _stopped(trials, done, failed, stopped) if stopped or (
+        stop.asked() and len(done) + len(failed) < len(trials)) else ""
     if failed:
 
-        raise GridError(sorted(failed.items()), len(trials))
+        raise GridError(sorted(failed.items()), len(trials), stopped=said)
+    if said:
+        raise RunStopped(said)
     return done
 
 
 def _stopped(trials, done, failed, stopped) -> str:
-    """What a stop asked between rounds left: which trials saved their round in hand, how many never began."""
+    """What a stop asked between rounds left: each trial that ended at its last saved round (and how), and
+    how many never began (stopped before their start, or never reached)."""
     ended = [str(s) for s in stopped if s.started]
     waiting = len(trials) - len(done) - len(failed) - len(ended)
-    return (f"stopped as asked: {len(done)} of {len(trials)} trial(s) finished, {len(ended)} ended after saving "
-            f"the round in hand, {waiting} not started; run the same command to go on from there (no round "
-            "runs twice)" + "".join(f"\n  {e}" for e in ended))
+    return (f"stopped as asked: {len(done)} of {len(trials)} trial(s) finished, {len(ended)} ended at their last "
+            f"saved round, {waiting} not started" + (f", {len(failed)} failed" if failed else "")
+            + "; run the same command to go on from there (no saved round runs again)"
+            + "".join(f"\n  {e}" for e in ended))
 
 
 def _run_ray(trials, workers, address, gpus_per_trial, finished, imports, failed):

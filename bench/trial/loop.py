@@ -24,7 +24,7 @@ import torch
 
 from bench.core.contract import selection_problems
 from bench.core.device import resolve_device, resolve_precision, sync
-from bench.core.errors import StrategyContractError, StrategyError, describe_failure
+from bench.core.errors import RunStopped, StrategyContractError, StrategyError, describe_failure
 from bench.core.pool import LabelLeakError, Pool
 from bench.trial import stop
 from bench.trial.identity import trial_identity
@@ -58,7 +58,8 @@ def models_per_round(strategy, rounds: int) -> List[int]:
 
 def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, position: int = 0):
     """Run (or resume) one trial; returns its rows (list of dicts). Writes under ``cfg.out``."""
-    stop.check(f"{cfg.dataset}/{strategy_name}/seed{seed}: not started", started=False)
+    if stop.asked() and not _looks_finished(trial_dir(cfg.out, cfg.dataset, strategy_name, seed), cfg.rounds):
+        raise RunStopped(f"{cfg.dataset}/{strategy_name}/seed{seed}: not started", started=False)
     strategy, ds = prepare(cfg, strategy_name, seed)
     identity = trial_identity(cfg, strategy, strategy_name, seed, ds)
     path = trial_dir(cfg.out, cfg.dataset, strategy_name, seed)
@@ -72,6 +73,16 @@ def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, positio
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         return _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, progress, position,
                            header if not rows else None)
+
+
+def _looks_finished(path: str, rounds: int) -> bool:
+    """Whether the trial's table holds every round (its header and ``rounds`` + 1 rows): counted, not verified
+    (``load_trial`` verifies), only to tell a stop that a trial needs no start."""
+    try:
+        with open(os.path.join(path, "rounds.csv"), "rb") as f:
+            return sum(1 for _ in f) == rounds + 2
+    except OSError:
+        return False
 
 
 def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, progress, position, header=None):
@@ -176,7 +187,7 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
         del model, scorer
         if r < cfg.rounds and stop.asked():   # the round is saved: the next run resumes at r + 1
             bar.close()
-            stop.check(f"{cfg.dataset}/{strategy_name}/seed{seed}: stopped after round {r} of {cfg.rounds}")
+            raise RunStopped(f"{cfg.dataset}/{strategy_name}/seed{seed}: stopped after round {r} of {cfg.rounds}")
     bar.close()
     return rows
 

@@ -1,36 +1,48 @@
 """A stop asked for between rounds, so that ending a long run loses nothing already computed.
 
-``kill -USR1 <pid>`` asks every running trial of the command ``<pid>`` to finish the round in hand, save it as
-usual, and end; no further trial starts, and the command ends with exit code 3 (``RunStopped``), saying so.
-Running the same command again resumes every trial at its next round, as after any interruption, with no
-round computed twice. A plain ``kill`` (SIGTERM) or Ctrl-C still stops at once, losing the rounds in flight.
+``kill -USR1 <pid>`` asks the trials of the command ``<pid>`` (``albench run``, ``paper`` or ``study``, once it
+has printed its first line) to finish the round in hand, save it as usual, and end; no further trial starts,
+and the command ends with exit code 3 (``RunStopped``), saying which trial stopped after which round. Running
+the same command again resumes every trial at its next round, as after any interruption, with no round
+computed twice. A trial that fails meanwhile still fails the run (exit 2, ``GridError``). A plain ``kill``
+(SIGTERM) or Ctrl-C still stops at once, losing the rounds in flight.
 
-Covered: the ``local`` and ``pool`` executors. The pool's workers learn of it from their parent (a file in the
-folder where they note their trials, looked at between rounds) or from the signal itself where it reaches
-them too (``kill -USR1 -- -<pid>``, a process group); a worker still starting holds the signal blocked,
-inherited from its parent, until it listens, so none dies of the signal's default action. A Ray task runs in
-Ray's own processes, which neither reaches: stop those with Ray's tools.
+The ``local`` and ``pool`` executors stop so. The pool's workers learn of it from their parent, through a
+file in the folder where they note their trials, looked at between rounds (the signal sent to the whole
+process group, ``kill -USR1 -- -<pid>``, reaches them too); they and the pool's resource tracker start with
+the signal blocked, so none dies of its default action. Ray's tasks run in Ray's own processes, which it does
+not reach: a Ray run says so and goes on (stop it with Ctrl-C or Ray's tools).
 """
+import contextlib
 import os
 import signal
-import sys
 import threading
-
-from bench.core.errors import RunStopped
 
 SIGNAL = getattr(signal, "SIGUSR1", None)   # None where the platform has no SIGUSR1 (Windows): no stop then
 _asked = False
-_quiet = False    # a pool worker: its parent says it, once
-_shared = ""      # a file whose existence means a stop was asked: the parent writes it, its workers look
+_listening = False
+_worker = False   # a pool worker: it says nothing (its parent does, once) and also reads the parent's file
+_shared = ""      # the file whose existence means a stop was asked: the parent writes it, its workers look
+_unreachable = ""  # why a stop cannot reach this run's trials (Ray), said instead of stopping
+
+
+def _say(text: str):
+    """To stderr without Python's buffered stream: the handler may run while the main code is writing to it
+    (a progress bar into a full pipe), where print() raises a reentrant-call error into that code."""
+    try:
+        os.write(2, f"albench: {text}\n".encode())
+    except OSError:
+        pass
 
 
 def _ask(signum, frame):
     global _asked
-    if not _asked and not _quiet:
-        print("albench: stop asked (SIGUSR1): every running trial saves the round in hand, then the run ends "
-              "(kill without -USR1 stops at once)", file=sys.stderr, flush=True)
-    _asked = True
+    first, _asked = not _asked, True
     _tell()
+    if first and not _worker:
+        _say(f"stop asked (SIGUSR1), but {_unreachable}: the run goes on (Ctrl-C or kill stop it at once)"
+             if _unreachable else "stop asked (SIGUSR1): every running trial saves the round in hand, then "
+             "the run ends (kill without -USR1 stops at once)")
 
 
 def _tell():
@@ -41,15 +53,27 @@ def _tell():
             pass
 
 
-def listen(quiet: bool = False, shared: str = ""):
+def listen(worker: bool = False, shared: str = "", unreachable: str = ""):
     """Note a stop from now on, in this process; only from its main thread (Python's rule for handlers:
-    elsewhere, e.g. a trial run from a thread, nothing changes). ``quiet``: note it without saying so;
-    ``shared``: the file its parent writes when it is asked (a pool worker)."""
-    global _quiet, _shared
-    _quiet, _shared = quiet, shared
+    elsewhere, e.g. a trial run from a thread, nothing changes). ``worker``: a pool worker, reading
+    ``shared``, the file its parent writes; ``unreachable``: why this run's trials cannot stop (said)."""
+    global _worker, _shared, _unreachable, _listening
+    _worker, _unreachable = worker, unreachable
+    if worker:
+        _shared = shared
     if SIGNAL is not None and threading.current_thread() is threading.main_thread():
         signal.signal(SIGNAL, _ask)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {SIGNAL})
+        _listening = True
+
+
+def stop_listening():
+    """From now on the signal is ignored, not fatal: a command that listened ends so (at the interpreter's
+    shutdown Python's handlers give way to the default action, which would kill it)."""
+    global _listening
+    if _listening and threading.current_thread() is threading.main_thread():
+        signal.signal(SIGNAL, signal.SIG_IGN)
+        _listening = False
 
 
 def share(path: str):
@@ -61,34 +85,19 @@ def share(path: str):
         _tell()
 
 
+@contextlib.contextmanager
 def held():
-    """A context in which the signal waits, blocked: processes started in it inherit the block (through
-    fork and exec alike), so none dies of the signal's default action before it ``listen()``s."""
-    return _Held()
-
-
-class _Held:
-    def __enter__(self):
-        if SIGNAL is not None:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {SIGNAL})
-
-    def __exit__(self, *exc):
-        if SIGNAL is not None:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {SIGNAL})
+    """The signal waits, blocked, in this thread: processes started meanwhile inherit the block (through fork
+    and exec alike), so none dies of the signal's default action before it listens."""
+    if SIGNAL is None:
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {SIGNAL})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def asked() -> bool:
-    return _asked or (_quiet and bool(_shared) and os.path.exists(_shared))
-
-
-def check(what: str, started: bool = True):
-    """Raise ``RunStopped`` if a stop was asked: between rounds (``what``: the trial and the round it saved)
-    and before a trial starts (``started`` False)."""
-    if asked():
-        raise RunStopped(what, started)
-
-
-def forget():
-    """Back to no stop asked (a new command in the same process: tests, ``albench paper`` after a stop)."""
-    global _asked
-    _asked = False
+    return _asked or (_worker and bool(_shared) and os.path.exists(_shared))

@@ -110,7 +110,7 @@ def test_a_failed_pool_trial_is_not_counted_as_left(monkeypatch, capsys):
 
     import bench.trial.grid as grid
 
-    def pool(jobs, workers, threads, imports, on_done, failed):   # as _run_pool: trial a fails, then b ends
+    def pool(jobs, workers, threads, imports, on_done, failed, stopped):   # as _run_pool: a fails, then b ends
         failed["a"] = "RuntimeError: boom"
         on_done("b")
 
