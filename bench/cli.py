@@ -331,8 +331,8 @@ def main(argv=None):
     except RunStopped as why:   # asked for (SIGUSR1, bench.trial.stop): not an error
         print(f"albench: {why}", file=sys.stderr)
         return 3
-    finally:
-        stop.stop_listening()   # a stop asked as the command ends no longer kills it
+    finally:   # a stop asked as the command line ends no longer kills it; called in a process, it is as before
+        stop.stop_listening(ending=argv is None)
     return 0
 
 

@@ -64,9 +64,9 @@ class RunStopped(Exception):
     Not an error: the CLI says so and exits 3; the same command resumes (a failed trial beside it: GridError,
     exit 2). ``started``: whether the trial that raised it had begun (False: it stopped before its start)."""
 
-    def __init__(self, what: str, started: bool = True):
-        super().__init__(what, started)   # both in args: it crosses a process boundary by pickling
-        self.started = started
+    def __init__(self, what: str, started: bool = True, trial: str = ""):
+        super().__init__(what, started, trial)   # all in args: it crosses a process boundary by pickling
+        self.started, self.trial = started, trial   # trial: its name (bench.trial.grid.Trial.name)
 
     def __str__(self):
         return str(self.args[0])

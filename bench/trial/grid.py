@@ -20,9 +20,10 @@ import bench.trial.loop  # noqa: F401
 from bench.core.config import REPO_ROOT, Config, load_config, preset_for
 from bench.core.errors import ConfigError, GridError, RunStopped, describe_failure
 from bench.trial import stop
-from bench.trial.loop import run_trial
+from bench.trial.loop import looks_finished, run_trial
 from bench.trial.preflight import import_user_modules
 from bench.trial.progress import grid_time_left, human
+from bench.trial.store import trial_dir
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,9 @@ def _run_pool(jobs, workers, threads, imports, on_done, failed, stopped):
     from concurrent.futures.process import BrokenProcessPool
     from multiprocessing import resource_tracker
 
-    with stop.held():   # the pool's resource tracker, started here, keeps the stop signal blocked for good
-        resource_tracker.ensure_running()
+    if stop.SIGNAL is not None:
+        with stop.held():   # the pool's resource tracker, started here, keeps the stop signal blocked for good
+            resource_tracker.ensure_running()
 
     pending, blameless, interrupted = list(jobs), 0, set()
     with tempfile.TemporaryDirectory(prefix="albench-workers-") as running:
@@ -173,9 +175,11 @@ def _run_pool(jobs, workers, threads, imports, on_done, failed, stopped):
             interrupted |= {j[0].name for j in pending}
         stop.share("")
     # left by a stop: interrupted when a worker died and not run again, or (a stop asked before) never run
-    stopped += [RunStopped(f"{j[0].name}: interrupted when a worker died, not run again after the stop; it resumes "
-                           "at its last saved round") if j[0].name in interrupted else
-                RunStopped(f"{j[0].name}: not started", started=False) for j in pending]
+    for j in pending:
+        saved = j[0].name in interrupted and os.path.exists(os.path.join(_folder(j[0]), "rounds.csv"))
+        stopped.append(RunStopped(f"{j[0].name}: interrupted when a worker died, not run again after the stop; it "
+                                  "resumes at its last saved round", trial=j[0].name) if saved else
+                       RunStopped(f"{j[0].name}: not started", started=False, trial=j[0].name))
 
 def run_grid(trials, executor: str = "local", workers: int = 1, address: str = None, progress: bool = True,
              gpus_per_trial: float = None, imports=(), cost=None):
@@ -251,12 +255,18 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
     return done
 
 
+def _folder(t: Trial) -> str:
+    return trial_dir(t.cfg.out, t.cfg.dataset, t.strategy, t.seed)
+
+
 def _stopped(trials, done, failed, stopped) -> str:
     """What a stop asked between rounds left: each trial that ended at its last saved round (and how), and
-    how many never began (stopped before their start, or never reached)."""
+    how many never began (stopped before their start, or never reached); finished ones, here or before, apart."""
     ended = [str(s) for s in stopped if s.started]
-    waiting = len(trials) - len(done) - len(failed) - len(ended)
-    return (f"stopped as asked: {len(done)} of {len(trials)} trial(s) finished, {len(ended)} ended at their last "
+    seen = set(done) | set(failed) | {s.trial for s in stopped if s.started}
+    finished = len(done) + sum(1 for t in trials if t.name not in seen and looks_finished(_folder(t), t.cfg.rounds))
+    waiting = len(trials) - finished - len(failed) - len(ended)
+    return (f"stopped as asked: {finished} of {len(trials)} trial(s) finished, {len(ended)} ended at their last "
             f"saved round, {waiting} not started" + (f", {len(failed)} failed" if failed else "")
             + "; run the same command to go on from there (no saved round runs again)"
             + "".join(f"\n  {e}" for e in ended))
@@ -270,7 +280,8 @@ def _run_ray(trials, workers, address, gpus_per_trial, finished, imports, failed
     env = {"env_vars": {"PYTHONPATH": REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}}
     if not ray.is_initialized():
         kw = {"address": address} if address else {"num_cpus": max(1, workers), "include_dashboard": False}
-        ray.init(runtime_env=env, log_to_driver=False, **kw)
+        with stop.held():   # Ray's own processes (started here, in this process group) never die of a stop
+            ray.init(runtime_env=env, log_to_driver=False, **kw)
     n_gpu = ray.cluster_resources().get("GPU", 0)
     gpu = gpus_per_trial if gpus_per_trial is not None else (min(1.0, n_gpu / max(1, workers)) if n_gpu else 0)
     task = ray.remote(num_gpus=gpu, num_cpus=1, max_retries=0)(_ray_task)

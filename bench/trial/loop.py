@@ -58,8 +58,9 @@ def models_per_round(strategy, rounds: int) -> List[int]:
 
 def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, position: int = 0):
     """Run (or resume) one trial; returns its rows (list of dicts). Writes under ``cfg.out``."""
-    if stop.asked() and not _looks_finished(trial_dir(cfg.out, cfg.dataset, strategy_name, seed), cfg.rounds):
-        raise RunStopped(f"{cfg.dataset}/{strategy_name}/seed{seed}: not started", started=False)
+    name = f"{cfg.dataset}/{strategy_name}/seed{seed}"
+    if stop.asked() and not looks_finished(trial_dir(cfg.out, cfg.dataset, strategy_name, seed), cfg.rounds):
+        raise RunStopped(f"{name}: not started", started=False, trial=name)
     strategy, ds = prepare(cfg, strategy_name, seed)
     identity = trial_identity(cfg, strategy, strategy_name, seed, ds)
     path = trial_dir(cfg.out, cfg.dataset, strategy_name, seed)
@@ -68,6 +69,9 @@ def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, positio
         rows, records = load_trial(path, identity, ds.classes)
         if len(rows) == cfg.rounds + 1:
             return rows
+        if stop.asked():   # its table looked whole, but fewer rounds verified: none starts after a stop
+            raise RunStopped(f"{name}: not started" if not rows else f"{name}: stopped after round "
+                             f"{len(rows) - 1} of {cfg.rounds}", started=bool(rows), trial=name)
         header = {"identity": identity, "config": dataclasses.asdict(cfg), "versions": versions(),
                   "classes": list(ds.classes), "n_train": int(len(ds.y_train)), "n_test": int(len(ds.y_test)),
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -75,7 +79,7 @@ def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, positio
                            header if not rows else None)
 
 
-def _looks_finished(path: str, rounds: int) -> bool:
+def looks_finished(path: str, rounds: int) -> bool:
     """Whether the trial's table holds every round (its header and ``rounds`` + 1 rows): counted, not verified
     (``load_trial`` verifies), only to tell a stop that a trial needs no start."""
     try:
@@ -187,7 +191,8 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
         del model, scorer
         if r < cfg.rounds and stop.asked():   # the round is saved: the next run resumes at r + 1
             bar.close()
-            raise RunStopped(f"{cfg.dataset}/{strategy_name}/seed{seed}: stopped after round {r} of {cfg.rounds}")
+            name = f"{cfg.dataset}/{strategy_name}/seed{seed}"
+            raise RunStopped(f"{name}: stopped after round {r} of {cfg.rounds}", trial=name)
     bar.close()
     return rows
 

@@ -24,6 +24,7 @@ _listening = False
 _worker = False   # a pool worker: it says nothing (its parent does, once) and also reads the parent's file
 _shared = ""      # the file whose existence means a stop was asked: the parent writes it, its workers look
 _unreachable = ""  # why a stop cannot reach this run's trials (Ray), said instead of stopping
+_before = None     # the handler listen() replaced, put back by stop_listening()
 
 
 def _say(text: str):
@@ -57,22 +58,26 @@ def listen(worker: bool = False, shared: str = "", unreachable: str = ""):
     """Note a stop from now on, in this process; only from its main thread (Python's rule for handlers:
     elsewhere, e.g. a trial run from a thread, nothing changes). ``worker``: a pool worker, reading
     ``shared``, the file its parent writes; ``unreachable``: why this run's trials cannot stop (said)."""
-    global _worker, _shared, _unreachable, _listening
+    global _worker, _shared, _unreachable, _listening, _before
     _worker, _unreachable = worker, unreachable
     if worker:
         _shared = shared
     if SIGNAL is not None and threading.current_thread() is threading.main_thread():
-        signal.signal(SIGNAL, _ask)
+        previous = signal.signal(SIGNAL, _ask)
+        if not _listening:
+            _before, _listening = previous, True
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {SIGNAL})
-        _listening = True
 
 
-def stop_listening():
-    """From now on the signal is ignored, not fatal: a command that listened ends so (at the interpreter's
-    shutdown Python's handlers give way to the default action, which would kill it)."""
-    global _listening
+def stop_listening(ending: bool = False):
+    """Forget any stop asked, and give the signal back its handler from before ``listen()``; ``ending`` (the
+    process ends: the command line) ignore it instead where that was the default action, which would kill the
+    process at the interpreter's shutdown, when Python's handlers give way to it."""
+    global _listening, _asked, _shared, _unreachable, _worker
+    _asked, _shared, _unreachable, _worker = False, "", "", False
     if _listening and threading.current_thread() is threading.main_thread():
-        signal.signal(SIGNAL, signal.SIG_IGN)
+        before = signal.SIG_DFL if _before is None else _before   # None: a handler not set from Python
+        signal.signal(SIGNAL, signal.SIG_IGN if ending and before == signal.SIG_DFL else before)
         _listening = False
 
 

@@ -114,3 +114,73 @@ def test_a_trial_failing_beside_a_stop_fails_the_run_and_the_stop_is_said_too(tm
     assert "2 of 4 trial(s) failed:" in err and "every other trial ran to the end" not in err
     assert "and the run stopped as asked: 0 of 4 trial(s) finished, 1 ended at their last saved round, 1 not " \
            "started, 2 failed" in err
+
+
+SELF_STOPPING = '''
+import os
+import signal
+
+from strategies import Strategy, register
+
+SENT = []
+
+
+@register("stops_once")
+class StopsOnce(Strategy):
+    """Asks its own process to stop, once, while it selects in round 0."""
+    def select(self, pool, budget):
+        if not SENT:
+            SENT.append(1)
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return pool.unlabelled[:budget]
+'''
+
+IN_PROCESS = '''
+import signal, sys
+from bench import cli
+from bench.trial import stop
+before = signal.getsignal(signal.SIGUSR1)
+args = ["run", "--import", "selfstop", "-s", "stops_once", "--executor", "local", "--out", sys.argv[1], *sys.argv[2:]]
+first = cli.main(args)
+print("first", first, "asked after", stop.asked(), "handler restored", signal.getsignal(signal.SIGUSR1) == before)
+print("again", cli.main(args))
+'''
+
+
+def test_called_in_a_process_a_stop_is_forgotten_and_the_handler_put_back(tmp_path):
+    """A program calling ``cli.main`` (a notebook, a test) gets its own handler back, and the same call resumes:
+    the stop it asked for the first time is not kept for the next."""
+    (tmp_path / "selfstop.py").write_text(SELF_STOPPING)
+    (tmp_path / "caller.py").write_text(IN_PROCESS)
+    grid = [a for a in GRID if a not in ("--seeds", "0,1")] + ["--seeds", "0"]
+    r = subprocess.run([sys.executable, "caller.py", str(tmp_path / "out"), *grid], cwd=str(tmp_path),
+                       env=dict(ENV, PYTHONPATH=os.pathsep.join([ROOT, str(tmp_path)])), capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "first 3 asked after False handler restored True" in r.stdout, r.stdout + r.stderr
+    assert "again 0" in r.stdout and "stopped after round 0 of 3" in r.stderr
+    rows = _tables(str(tmp_path / "out"))
+    assert [len(v) for v in rows.values()] == [4]
+
+
+def test_what_a_stop_left_counts_trials_finished_before_the_run_as_finished(tmp_path):
+    import types
+
+    from bench.core.errors import RunStopped
+    from bench.trial.grid import _stopped
+
+    def trial(name, rows=0):
+        cfg = types.SimpleNamespace(out=str(tmp_path), dataset="digits", rounds=2)
+        if rows:
+            os.makedirs(tmp_path / "digits" / name / "seed0")
+            (tmp_path / "digits" / name / "seed0" / "rounds.csv").write_text("header\n" + "row\n" * rows)
+        return types.SimpleNamespace(name=f"digits/{name}/seed0", cfg=cfg, strategy=name, seed=0)
+
+    trials = [trial("ran"), trial("ended", 1), trial("whole_before", 3), trial("half_before", 2), trial("never"),
+              trial("broke")]
+    said = _stopped(trials, ["digits/ran/seed0"], {"digits/broke/seed0": "ValueError"},
+                    [RunStopped("digits/ended/seed0: stopped after round 0 of 2", trial="digits/ended/seed0"),
+                     RunStopped("digits/never/seed0: not started", started=False, trial="digits/never/seed0")])
+    assert said.startswith("stopped as asked: 2 of 6 trial(s) finished, 1 ended at their last saved round, "
+                           "2 not started, 1 failed;")
+    assert said.endswith("\n  digits/ended/seed0: stopped after round 0 of 2")
