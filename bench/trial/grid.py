@@ -181,6 +181,7 @@ def _run_pool(jobs, workers, threads, imports, on_done, failed, stopped):
                                   "resumes at its last saved round", trial=j[0].name) if saved else
                        RunStopped(f"{j[0].name}: not started", started=False, trial=j[0].name))
 
+
 def run_grid(trials, executor: str = "local", workers: int = 1, address: str = None, progress: bool = True,
              gpus_per_trial: float = None, imports=(), cost=None):
     """Run ``trials`` through ``executor``; returns the names of the trials that finished. A trial that fails
