@@ -11,7 +11,9 @@ The ``local`` and ``pool`` executors stop so. The pool's workers learn of it fro
 file in the folder where they note their trials, looked at between rounds (the signal sent to the whole
 process group, ``kill -USR1 -- -<pid>``, reaches them too); they and the pool's resource tracker start with
 the signal blocked, so none dies of its default action. Ray's tasks run in Ray's own processes, which it does
-not reach: a Ray run says so and goes on (stop it with Ctrl-C or Ray's tools).
+not reach (they start with it blocked): a Ray run says so and goes on (stop it with Ctrl-C or Ray's tools).
+The command line ignores the signal as it ends; ``bench.cli.main`` called in a program forgets the stop and
+puts the program's own handler back (``stop_listening``).
 """
 import contextlib
 import os
