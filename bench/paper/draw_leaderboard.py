@@ -191,7 +191,10 @@ def _answer(rank, verdicts, ref, baseline):
     lines = [f"- Best mean rank over {_plural(int(rank['regimes'].iloc[0]), 'regime')} (by nAUC, "
              + ("1 common seed per regime: no interval): " if one_seed else "95 % bootstrap interval): ")
              + ", ".join(fmt(r) for r in deploy.head(3).itertuples()) + ".",
-             "- Worst: " + (", ".join(fmt(r) for r in worst.iloc[::-1].itertuples()) or "—") + "."]
+             "- Worst: " + (", ".join(fmt(r) for r in worst.iloc[::-1].itertuples()) if len(worst) else
+                            f"none apart from the best yet ({len(deploy)} strateg{'y' if len(deploy) == 1 else 'ies'} "
+                            "ranked, all above)")
+             + "."]
     if not any(tested.values()):
         lines.append(f"- Against `{baseline}`: no paired test yet (fewer than 2 common seeds in every regime).")
     else:

@@ -262,6 +262,7 @@ def test_an_early_answer_says_what_it_stands_on_and_claims_nothing_it_has_not_te
                                f"trials in every regime, on 1 common seed per regime (of {seeds}).")
     assert lines[1] == ("- Best mean rank over 2 regimes (by nAUC, 1 common seed per regime: no interval): `b` "
                         "(1.00), `a` (2.00), `random` (3.00).")
+    assert lines[2] == "- Worst: none apart from the best yet (3 strategies ranked, all above)."   # not a bare dash
     assert lines[3] == "- Against `random`: no paired test yet (fewer than 2 common seeds in every regime)."
     # a regime with no finished trial at all: the ranking covers the other one, and says so
     lines = _answer_of(tmp_path, {k: v for k, v in one.items() if k[0] == "digits"},
