@@ -139,7 +139,8 @@ def draw_ranking(doc, art, t, ctx):
     cells = []
     for i, r in enumerate(rank.itertuples(), 1):
         v = [verdicts[d].get(r.strategy, "n/a") for d in scores]
-        cells.append([i, label_of(r.strategy, ref), f"{r.mean_rank:.2f} [{r.lo:.2f}, {r.hi:.2f}]", r.best_in,
+        cells.append([i, label_of(r.strategy, ref), f"{r.mean_rank:.2f} (1 seed: no interval)" if r.seeds < 2 else
+                      f"{r.mean_rank:.2f} [{r.lo:.2f}, {r.hi:.2f}]", r.best_in,
                       "/".join(str(v.count(x)) for x in ("better", "no difference", "worse")) if r.strategy
                       != ctx.baseline else "(baseline)", r.seeds])
     doc.table(["#", "strategy", "mean rank [95 % bootstrap]", "first in (regimes)",

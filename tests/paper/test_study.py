@@ -230,7 +230,7 @@ def test_the_ranking_draws_when_a_point_estimate_falls_outside_its_bootstrap_int
 
 
 def _answer_of(tmp_path, trials, regimes=("digits", "digits_dom1"), names=("random", "a", "b"), other=(),
-               missing=()):
+               missing=(), page=None):
     """The short answer a ranking draws from ``trials`` {(dataset, strategy): accuracies by seed}."""
     from bench.paper.doc import Doc
     from bench.paper.draw import DRAW, Context
@@ -251,13 +251,17 @@ def _answer_of(tmp_path, trials, regimes=("digits", "digits_dom1"), names=("rand
     t.expected += [k for k, _ in t.other] + list(t.missing)
     doc = Doc()
     DRAW["ranking"](doc, art, t, Context(load_profile("smoke"), str(tmp_path), "random", list(names)))
+    if page is not None:
+        page.append(doc.markdown())
     return doc.answer[0] if doc.answer else []
 
 
 def test_an_early_answer_says_what_it_stands_on_and_claims_nothing_it_has_not_tested(tmp_path):
     seeds = len(resolve(load_profile("smoke"), load_study("imbalance"))[0].runs[0].seeds)
     one = {(d, s): [0.5 + 0.01 * i] for d in ("digits", "digits_dom1") for i, s in enumerate(("random", "a", "b"))}
-    lines = _answer_of(tmp_path, one)
+    page = []
+    lines = _answer_of(tmp_path, one, page=page)
+    assert "| b | 1.00 (1 seed: no interval) |" in page[0] and "[1.00, 1.00]" not in page[0]   # no 0-width interval
     assert lines[0].startswith("- **In progress**: 6 of 6 trials used. Ranked: the 3 strategies with finished "
                                f"trials in every regime, on 1 common seed per regime (of {seeds}).")
     assert lines[1] == ("- Best mean rank over 2 regimes (by nAUC, 1 common seed per regime: no interval): `b` "
