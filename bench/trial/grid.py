@@ -20,7 +20,7 @@ import bench.trial.loop  # noqa: F401
 from bench.core.config import REPO_ROOT, Config, load_config, preset_for
 from bench.core.errors import ConfigError, GridError, RunStopped, describe_failure
 from bench.trial import stop
-from bench.trial.loop import looks_finished, run_trial
+from bench.trial.loop import looks_finished, run_trial, trial_name
 from bench.trial.preflight import import_user_modules
 from bench.trial.progress import grid_time_left, human
 from bench.trial.store import trial_dir
@@ -34,7 +34,7 @@ class Trial:
 
     @property
     def name(self):
-        return f"{self.cfg.dataset}/{self.strategy}/seed{self.seed}"
+        return trial_name(self.cfg.dataset, self.strategy, self.seed)
 
 
 def expand(datasets, strategies=None, seeds=None, config=None, overrides=(), base=None, **fields):

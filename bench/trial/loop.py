@@ -56,9 +56,14 @@ def models_per_round(strategy, rounds: int) -> List[int]:
             for r in range(rounds + 1)]
 
 
+def trial_name(dataset: str, strategy_name: str, seed: int) -> str:
+    """How a trial is named in messages, bars and a stop's account (``bench.trial.grid.Trial.name``)."""
+    return f"{dataset}/{strategy_name}/seed{seed}"
+
+
 def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, position: int = 0):
     """Run (or resume) one trial; returns its rows (list of dicts). Writes under ``cfg.out``."""
-    name = f"{cfg.dataset}/{strategy_name}/seed{seed}"
+    name = trial_name(cfg.dataset, strategy_name, seed)
     if stop.asked() and not looks_finished(trial_dir(cfg.out, cfg.dataset, strategy_name, seed), cfg.rounds):
         raise RunStopped(f"{name}: not started", started=False, trial=name)
     strategy, ds = prepare(cfg, strategy_name, seed)
@@ -116,8 +121,8 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
     # (bench.trial.progress), so its ETA covers whole rounds
     images = [(cfg.initial + r * cfg.budget) * cfg.epochs * m
               for r, m in enumerate(models_per_round(strategy, cfg.rounds))]
-    bar = TrialBar(images, len(rows), f"{cfg.dataset}/{strategy_name}/seed{seed}", disable=not progress,
-                   position=position)
+    name = trial_name(cfg.dataset, strategy_name, seed)
+    bar = TrialBar(images, len(rows), name, disable=not progress, position=position)
     for r in range(len(rows), cfg.rounds + 1):
         train_seed, select_ss = round_ss[r].spawn(2)
         train_seed = int(train_seed.generate_state(1)[0])
@@ -191,7 +196,6 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
         del model, scorer
         if r < cfg.rounds and stop.asked():   # the round is saved: the next run resumes at r + 1
             bar.close()
-            name = f"{cfg.dataset}/{strategy_name}/seed{seed}"
             raise RunStopped(f"{name}: stopped after round {r} of {cfg.rounds}", trial=name)
     bar.close()
     return rows
