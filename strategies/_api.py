@@ -115,6 +115,13 @@ class Strategy:
         ratio, so a plan times seconds instead of minutes; the plan says the figure is scaled."""
         return self, 1.0
 
+    def planning_extra(self, budget: int, num_classes: int):
+        """The part of a select whose time neither the pool's size nor ``for_planning``'s copy sets (BatchBALD's
+        greedy search over its capped candidates): a function of no arguments that measures it here and returns
+        its seconds per select at ``budget`` picks among ``num_classes`` classes, which a plan adds to every
+        select; None for most."""
+        return None
+
     def check_data(self, dataset) -> None:
         """Raise ValueError, before any training, if this strategy cannot run on ``dataset`` (a feature file
         with too few rows, ...); nothing for most."""

@@ -136,7 +136,9 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
                   f"{n - meter.reused - len(meter.approx)} measured now ({time.perf_counter() - started:.0f} s; "
                   f"kept in {meter.cache_path}; --remeasure to measure all again)"
                   + (f", {len(meter.approx)} extrapolated past the {meter.budget_s:g} s measuring budget (marked ~; "
-                     "later --plan calls measure them, at least one each)" if meter.approx else ""))
+                     "later --plan calls measure them, at least one each)" if meter.approx else "")
+                  + (f"; {len(meter.shared)} not kept: they waited for a CPU other processes had"
+                     if meter.shared else ""))
     rows = []
     for art in arts:
         keys = {(r.group, d, s, k) for r in art.runs for d in r.datasets for s in r.strategies for k in r.seeds}
@@ -148,13 +150,15 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
     if meter is not None:
         measured = {"device": meter.describe(), "kept": bool(meter.cache_path),
                     "train": [{"arch": k[0], "width": k[1], "batch": k[2], "shape": f"{k[4]}x{k[5]}x{k[5]}",
-                               "train_img_s": v[0], "forward_img_s": v[1], "approx": meter.approx.get(("train", k), "")}
+                               "train_img_s": v[0], "forward_img_s": v[1], "approx": meter.approx.get(("train", k), ""),
+                               "waited_for_cpu": meter.shared.get(("train", k))}
                               for k, v in meter.train_cache.items()],
                     "select": [{"strategy": meter.select_labels.get(k, k[0]), "registry_key": k[0], "params": k[1],
                                 "arch": k[2], "width": k[3], "classes": k[7],
                                 "shape": f"{k[5]}x{k[6]}x{k[6]}" if k[5] != "any" else "any",
                                 "a_s": v[0], "b_s_per_image": v[1], "measured_at_pool": v[2], "one_size": v[3],
-                                "approx": meter.approx.get(("select", k), ""), "note": meter.select_notes.get(k, "")}
+                                "approx": meter.approx.get(("select", k), ""), "note": meter.select_notes.get(k, ""),
+                                "waited_for_cpu": meter.shared.get(("select", k))}
                                for (k, _), v in meter.select_cache.items()]}
     p = Plan(prof.name, root, rows, summarise(trials.values()), summarise(trials[k] for k in core_keys), trials,
              measured)
@@ -162,6 +166,11 @@ def plan(profile, only=None, base: str = "results", measure=True, device: str = 
     if not quiet:
         print(p.text)
     return p
+
+
+def _shared(m) -> str:
+    share = m.get("waited_for_cpu")
+    return f" [slow: it waited for a CPU {share:.0%} of its time]" if share else ""
 
 
 def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
@@ -173,7 +182,7 @@ def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
         for m in p.measured["train"]:
             lines.append(f"{m['approx'][:1] or ' '} train {m['arch']} width {m['width']} batch {m['batch']} "
                          f"{m['shape']}: {m['train_img_s']:,.0f} img/s training, {m['forward_img_s']:,.0f} img/s "
-                         "forward" + (f" ({m['approx'][2:]})" if m["approx"] else ""))
+                         "forward" + (f" ({m['approx'][2:]})" if m["approx"] else "") + _shared(m))
         noted = set()
         for m in p.measured.get("select", []):
             lines.append(f"{m['approx'][:1] or ' '} select {m['strategy']} "
@@ -182,7 +191,7 @@ def format_plan(p: Plan, prof: Profile, infos, manifest: dict = None) -> str:
                          + (f"{m['classes']} classes: " if m["classes"] != "any" else "any classes: ")
                          + f"{m['a_s']:.3g} s + {m['b_s_per_image'] * 1000:.3g} ms x pool image "
                          + (f"({m['approx'][2:]})" if m["approx"] else f"(measured up to {m['measured_at_pool']} "
-                            "images" + (", one size: an upper bound)" if m["one_size"] else ")")))
+                            "images" + (", one size: an upper bound)" if m["one_size"] else ")")) + _shared(m))
             if m.get("note") and (m["strategy"], m["note"]) not in noted:   # once per strategy, at its first shape
                 noted.add((m["strategy"], m["note"]))
                 lines += textwrap.wrap(f"{m['strategy']}: {m['note']}", 116, initial_indent="    ",

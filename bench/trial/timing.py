@@ -48,6 +48,47 @@ def speed_cache_path() -> str:
     return os.path.join(os.path.expanduser("~"), ".cache", "albench", "plan-speeds.json")
 
 
+def thread_cpu_seconds():
+    """(running, waiting to run) seconds of this process's threads so far, summed (Linux's per-thread
+    ``/proc/self/task/*/schedstat``: time on a CPU, time runnable on a run queue); None where it is not there."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    run = wait = 0
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/schedstat") as f:
+                on_cpu, queued = f.read().split()[:2]
+        except (OSError, ValueError):   # a thread that ended meanwhile
+            continue
+        run, wait = run + int(on_cpu), wait + int(queued)
+    return (run / 1e9, wait / 1e9) if run else None
+
+
+class CpuShared:
+    """Whether this process had to share the CPU while a block ran: ``share`` (after the block) is the fraction
+    of its threads' runnable time they spent waiting for a core (other processes, or more threads than cores, had
+    it), ``shared`` is True past ``WAITED``. None / False where it cannot tell: no schedstat, or a block under
+    ``MIN_S`` seconds (a thread's wake-up latency alone is milliseconds)."""
+    WAITED, MIN_S = 0.1, 0.2
+
+    def __enter__(self):
+        self.share, self.shared = None, False
+        self.t0, self.start = time.perf_counter(), thread_cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        wall, end = time.perf_counter() - self.t0, thread_cpu_seconds()
+        if end is None or self.start is None or wall < self.MIN_S:
+            return False
+        run, wait = end[0] - self.start[0], end[1] - self.start[1]
+        if run + wait > 0:
+            self.share = max(0.0, wait) / (run + wait)
+            self.shared = self.share > self.WAITED
+        return False
+
+
 def machine_signature(device) -> str:
     """What a measured speed belongs to: the processor (or GPU) and torch's version (each speed's key also
     holds the threads it was measured with)."""
@@ -84,6 +125,7 @@ class Meter:
         self.cache_path, self.reused, self.stored = cache, 0, {}
         self.budget_s, self.spent, self.took = budget_s, 0.0, {}   # took: seconds of each measurement here
         self.approx, self.known = {}, {}   # (kind, key) -> how it was extrapolated / a speed measured or kept
+        self.shared = {}                   # (kind, key) -> the share of its time measuring it waited for a CPU
         if cache and os.path.exists(cache):
             try:
                 with open(cache) as f:
@@ -108,11 +150,17 @@ class Meter:
                 self.approx[(kind, key)] = f"~ extrapolated: {how} (past the {self.budget_s:g} s measuring budget)"
                 return value
         t0 = time.perf_counter()
-        value = measure()
+        with CpuShared() as cpu:
+            value = measure()
         self.took[(kind, key)] = time.perf_counter() - t0
         self.spent += self.took[(kind, key)]
         self.known[(kind, key)] = value
-        if self.cache_path:
+        if cpu.shared and self.device.type == "cpu":   # slow by the others' share: used here, never kept
+            self.shared[(kind, key)] = cpu.share
+            self.log(f"  this measurement waited for a CPU {cpu.share:.0%} of the time it was ready to run (other "
+                     "processes had the cores): the speed runs slow, so estimates from it run high; not kept "
+                     "(measure on an idle machine)")
+        elif self.cache_path:
 
             self.stored[name] = list(value)
             everything = {}
@@ -216,35 +264,44 @@ class Meter:
     def select(self, cfg, label, info) -> Tuple[float, float, int, bool]:
         """(a, b, pool, one_size): select seconds ~ a + b x the pool's images (labelled + unlabelled), last
         measured at ``pool`` images (4 of them labelled); ``one_size``: a + b from one call (an upper bound)."""
-        key, factor, probe = self.select_key(cfg, label, info)
+        key, factor, probe, apart = self.select_key(cfg, label, info)
         if (key, factor) not in self.select_cache:
             self.select_labels[key] = label
             self.select_notes[key] = probe.planning_note
             if ("select", key) in self.known:   # the same cheaper copy, measured for a label of another factor
-                a, b, pool, one = self.known[("select", key)]
+                a, b, pool, one, *extra = self.known[("select", key)]
             else:
                 if factor != 1.0:
                     self.log(f"  {label}: timed on a cheaper copy, x{factor:g} ({probe!r})")
                 same = [k for kind, k in self.known if kind == "select" and k[:2] + k[8:] == key[:2] + key[8:]]
                 like = self._nearest(same if self.budget_s else [], lambda k: select_cost_ratio(key, k, info),
                                      lambda k: f"{label} at {select_where(k)}")
-                with torch_threads(cfg.threads):
-                    a, b, pool, one = self._kept("select", key, lambda: self._select(cfg, label, probe, info), like)
-            self.select_cache[(key, factor)] = (a * factor, b * factor, pool, one)
+                with torch_threads(cfg.threads):   # with the part timed apart, if any (not scaled by the factor)
+                    a, b, pool, one, *extra = self._kept("select", key, lambda: self._select(
+                        cfg, label, probe, info) + self._apart(apart), like)
+            self.select_cache[(key, factor)] = (a * factor + sum(extra), b * factor, pool, one)
         return self.select_cache[(key, factor)]
 
     def select_key(self, cfg, label, info):
-        """(key, factor, probe): what a select's speed is kept under, and the cheaper copy timed for it."""
+        """(key, factor, probe, apart): what a select's speed is kept under, the cheaper copy timed for it, and
+        the part of it timed apart (``Strategy.planning_extra``: None for most), whose parameters join the key."""
         strategy = get_strategy(cfg.registry_key(label), **cfg.params_for(label))
         k, c, s = info["num_classes"], info["channels"], info["size"]
         # a cheaper copy where its cost is proportional to a knob, or one that costs the same (variants)
         probe, factor = strategy.for_planning()
+        apart = strategy.planning_extra(cfg.budget, k)
+        params = probe.get_params() if apart is None else {
+            "timed": probe.get_params(), "apart": dict(strategy.get_params(), budget=cfg.budget, classes=k)}
         deps = strategy.select_cost_depends_on   # a value it does not depend on is left out of the key
-        key = (cfg.registry_key(label), json.dumps(probe.get_params(), sort_keys=True, default=str),
+        key = (cfg.registry_key(label), json.dumps(params, sort_keys=True, default=str),
                *((cfg.arch, cfg.width, cfg.eval_batch_size) if "classifier" in deps else ("any",) * 3),
                *((c, s) if "images" in deps else ("any",) * 2), k if "classes" in deps else "any",
                cfg.threads, cfg.precision)   # budget: see _select
-        return key, factor, probe
+        return key, factor, probe, apart
+
+    def _apart(self, apart) -> tuple:
+        """(seconds,) of the part of a select timed apart (``Strategy.planning_extra``), () without one."""
+        return (apart(),) if apart else ()
 
     def _select(self, cfg, label, strategy, info):
 

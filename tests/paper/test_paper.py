@@ -23,13 +23,16 @@ ARTIFACTS = list(load_manifest()["artifacts"])
 
 class CannedMeter(Meter):
     """Fixed speeds instead of measured ones: the plan's arithmetic, checkable by hand."""
-    TRAIN, FORWARD, SELECT = 1000.0, 4000.0, (0.5, 0.001, 100, False)
+    TRAIN, FORWARD, SELECT, APART = 1000.0, 4000.0, (0.5, 0.001, 100, False), 2.0
 
     def _train(self, cfg, info):
         return self.TRAIN, self.FORWARD
 
     def _select(self, cfg, label, strategy, info):
         return self.SELECT
+
+    def _apart(self, apart):
+        return (self.APART,) if apart else ()
 
 
 @pytest.fixture(autouse=True)
@@ -302,6 +305,7 @@ def test_plan_says_where_its_model_of_a_select_misses_and_what_is_left_by_strate
     study = paper_run.study("imbalance", profile="smoke")
     p = paper_plan.plan("smoke", base=str(tmp_path), measure=CannedMeter("cpu"), quiet=True, manifest=study)
     text = " ".join(p.text.split())
-    assert "batchbald: its greedy search costs budget x candidates x configurations" in text
+    assert "batchbald: its Monte-Carlo passes are timed as BALD's; its greedy search (budget x max_candidates x " \
+        "configurations per select) is timed apart" in text
     assert text.count("its greedy search") == 1   # said of BatchBALD alone
     assert "est. left by strategy, one trial at a time: " in text and " batchbald " in text

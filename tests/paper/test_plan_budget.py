@@ -1,14 +1,16 @@
 """The plan's bounded measuring: a select's ladder skips the rungs a short line predicts, a speed like one measured
 is extrapolated past the budget (marked, never kept, measured by a later call), and a dataset's base file is
 loaded once for all its variants."""
+import itertools
 import json
+import os
 
 import pytest
 
 from bench.core.config import load_config
 from bench.paper import plan as paper_plan
 from bench.paper.status import dataset_info
-from bench.trial.timing import forward_flops, next_pool_after
+from bench.trial.timing import Meter, forward_flops, next_pool_after
 from datasets import get_dataset
 from tests.paper.test_paper import CannedMeter
 
@@ -108,3 +110,107 @@ def test_a_label_timed_on_the_same_cheaper_copy_reuses_that_measurement():
     assert meter.select(few, "bald", info)[1] == pytest.approx(5 * CannedMeter.SELECT[1])
     assert meter.select(many, "bald", info)[1] == pytest.approx(25 * CannedMeter.SELECT[1])
     assert len(meter.took) == 1 and not meter.approx
+
+
+def test_a_speed_measured_while_other_processes_had_the_cpu_is_used_said_and_not_kept(tmp_path, monkeypatch):
+    from bench.trial import timing
+
+    clock = iter([(10.0, 1.0), (10.6, 1.6)])   # schedstat before, after: ran 0.6 s, waited 0.6 s for a core
+    monkeypatch.setattr(timing, "thread_cpu_seconds", lambda: next(clock))
+    perf = itertools.count()                    # a clock a second further at each reading
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: float(next(perf)))
+    said, cache = [], str(tmp_path / "speeds.json")
+    meter = CannedMeter("cpu", log=said.append, cache=cache)
+    info = {"channels": 3, "size": 32, "num_classes": 10}
+    cfg = load_config(dataset="cifar10")
+    assert meter.train(cfg, info) == (CannedMeter.TRAIN, CannedMeter.FORWARD)   # used by this estimate
+    (share,) = meter.shared.values()
+    assert share == pytest.approx(0.5)
+    assert any("waited for a CPU 50%" in s and "not kept" in s for s in said)
+    assert not os.path.exists(cache)            # nothing written for the next plan to trust
+
+
+def test_a_measurement_that_had_its_cores_did_not_share_them(monkeypatch):
+    from bench.trial import timing
+
+    clock = iter([(0.0, 0.0), (3.9, 0.1)])      # 4 threads ran 3.9 s, waited 0.1 s: wake-ups, not sharing
+    monkeypatch.setattr(timing, "thread_cpu_seconds", lambda: next(clock))
+    perf = itertools.count()
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: float(next(perf)))
+    with timing.CpuShared() as cpu:
+        pass
+    assert cpu.share == pytest.approx(0.025) and not cpu.shared
+
+
+def test_a_busy_process_on_the_same_core_makes_a_measurement_wait_on_this_machine():
+    import multiprocessing as mp
+
+    from bench.trial import timing
+
+    if timing.thread_cpu_seconds() is None or not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no /proc/self/task/*/schedstat or CPU affinity here")
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cores)})   # this process and the spinner it starts share one core
+    try:
+        spinner = mp.get_context("spawn").Process(target=_spin, args=(3.0,), daemon=True)
+        spinner.start()
+        __import__("time").sleep(0.5)        # started and spinning
+        with timing.CpuShared() as cpu:
+            _spin(0.6)
+        spinner.terminate()
+        spinner.join()
+    finally:
+        os.sched_setaffinity(0, cores)
+    assert cpu.shared and cpu.share > 0.3, cpu.share
+
+
+def _spin(seconds):
+    import time
+
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_batchbald_is_timed_as_its_passes_plus_its_greedy_search_apart(monkeypatch):
+    """The passes (a cheaper copy with one configuration, scaled by passes / 4) grow with the pool; the greedy
+    search, timed apart at the profile's budget, is added to every select unscaled, and its budget is part of
+    the key (another budget is another measurement)."""
+    from strategies.batchbald import BatchBALD
+
+    probe, factor = BatchBALD(passes=20).for_planning()
+    assert (probe.passes, probe.configs, factor) == (4, 1, 5.0)
+    asked = []
+    monkeypatch.setattr(BatchBALD, "planning_extra", lambda self, budget, k: (
+        asked.append((self.passes, budget, k)) or (lambda: 0.01 * budget)))
+
+    class Apart(CannedMeter):   # canned passes, the part apart as the strategy times it
+        _apart = Meter._apart
+
+    meter = Apart("cpu", log=lambda s: None)
+    info = {"num_classes": 10, "channels": 3, "size": 32}
+    for budget in (500, 1000):
+        cfg = load_config("paper/cifar10", (), budget=budget, strategy_params={"batchbald": {"passes": 20}})
+        a, b = meter.select(cfg, "batchbald", info)[:2]
+        assert (a, b) == pytest.approx((5 * CannedMeter.SELECT[0] + 0.01 * budget, 5 * CannedMeter.SELECT[1]))
+    assert (20, 500, 10) in asked and (20, 1000, 10) in asked and len(meter.took) == 2
+
+
+def test_batchbalds_greedy_estimate_times_the_enumeration_then_a_few_sampled_picks(monkeypatch):
+    from strategies import batchbald
+
+    clock, calls = [0.0], []
+
+    def greedy(probs, n, configs, rng):   # a search lasting 0.2 s + 0.1 s a pick
+        calls.append((tuple(probs.shape), n, configs))
+        clock[0] += 0.2 + 0.1 * n
+
+    monkeypatch.setattr(batchbald, "batchbald_greedy", greedy)
+    monkeypatch.setattr(batchbald.time, "perf_counter", lambda: clock[0])
+    s = batchbald.BatchBALD(passes=6, max_candidates=50, configs=100)
+    assert s.planning_extra(40, 10)() == pytest.approx(0.2 + 0.1 * 40)   # what 40 picks would take
+    # 10 classes, 100 configurations: 2 picks enumerated (10, then 100 configurations), timed with 2 more, then 3
+    assert calls == [((6, 50, 10), 4, 100), ((6, 50, 10), 7, 100)]
+    calls.clear()
+    assert s.planning_extra(3, 10)() == pytest.approx(0.2 + 0.1 * 3)     # within the first picks: timed whole
+    assert calls == [((6, 50, 10), 3, 100)]
