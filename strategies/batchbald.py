@@ -112,23 +112,24 @@ class BatchBALD(BALD):
         return type(self)(**dict(probe.get_params(), configs=1)), factor
 
     def planning_extra(self, budget, num_classes):
-        """Seconds of the greedy search at ``budget`` picks among ``max_candidates`` candidates, on random
-        probabilities of the real shape: the picks of the exact enumeration and two more timed whole, then a few
-        more, whose cost per pick (constant once ``configs`` configurations are drawn) stands for the rest."""
-        picks = min(budget, self.max_candidates)
+        """Seconds of the greedy search at ``budget`` picks among ``max_candidates`` candidates (or ``budget``,
+        if more, as ``select`` takes), on random probabilities of the real shape: the picks of the exact
+        enumeration and one more timed whole, then 10 more, whose cost per pick (constant once ``configs``
+        configurations are drawn) stands for the rest."""
         enumerated, m = 0, 1
         while m * num_classes <= self.configs:
             enumerated, m = enumerated + 1, m * num_classes
-        first, more = min(picks, enumerated + 2), min(3, picks - min(picks, enumerated + 2))
+        first = min(budget, enumerated + 1)
+        more = min(10, budget - first)
 
         def seconds():
             g = torch.Generator().manual_seed(0)
-            probs = torch.softmax(2 * torch.randn(self.passes, self.max_candidates, num_classes, generator=g,
-                                                  dtype=torch.float64), dim=2)
+            probs = torch.softmax(2 * torch.randn(self.passes, max(budget, self.max_candidates), num_classes,
+                                                  generator=g, dtype=torch.float64), dim=2)
             took = []
             for n in (first, first + more) if more else (first,):
                 t0 = time.perf_counter()
                 batchbald_greedy(probs, n, self.configs, np.random.default_rng(0))
                 took.append(time.perf_counter() - t0)
-            return took[0] + (picks - first) * (took[1] - took[0]) / more if more else took[0]
+            return took[0] + (budget - first) * max(took[1] - took[0], 0.0) / more if more else took[0]
         return seconds

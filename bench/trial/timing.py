@@ -49,28 +49,30 @@ def speed_cache_path() -> str:
 
 
 def thread_cpu_seconds():
-    """(running, waiting to run) seconds of this process's threads so far, summed (Linux's per-thread
+    """{thread id: (running, waiting to run) seconds so far} of this process's threads (Linux's per-thread
     ``/proc/self/task/*/schedstat``: time on a CPU, time runnable on a run queue); None where it is not there."""
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
         return None
-    run = wait = 0
+    out = {}
     for task in tasks:
         try:
             with open(f"/proc/self/task/{task}/schedstat") as f:
                 on_cpu, queued = f.read().split()[:2]
         except (OSError, ValueError):   # a thread that ended meanwhile
             continue
-        run, wait = run + int(on_cpu), wait + int(queued)
-    return (run / 1e9, wait / 1e9) if run else None
+        out[task] = (int(on_cpu) / 1e9, int(queued) / 1e9)
+    return out or None
 
 
 class CpuShared:
     """Whether this process had to share the CPU while a block ran: ``share`` (after the block) is the fraction
-    of its threads' runnable time they spent waiting for a core (other processes, or more threads than cores, had
-    it), ``shared`` is True past ``WAITED``. None / False where it cannot tell: no schedstat, or a block under
-    ``MIN_S`` seconds (a thread's wake-up latency alone is milliseconds)."""
+    of its threads' runnable time they spent waiting for a core (other processes had it, or this process ran
+    more threads than it had cores), ``shared`` is True past ``WAITED``. Counted per thread, over the threads
+    alive at the end (one that ended inside the block is left out; one started inside counts from zero). None /
+    False where it cannot tell: no schedstat, or a block under ``MIN_S`` seconds (a thread's wake-up latency
+    alone is milliseconds)."""
     WAITED, MIN_S = 0.1, 0.2
 
     def __enter__(self):
@@ -82,7 +84,10 @@ class CpuShared:
         wall, end = time.perf_counter() - self.t0, thread_cpu_seconds()
         if end is None or self.start is None or wall < self.MIN_S:
             return False
-        run, wait = end[0] - self.start[0], end[1] - self.start[1]
+        run = wait = 0.0
+        for task, (r, w) in end.items():
+            r0, w0 = self.start.get(task, (0.0, 0.0))
+            run, wait = run + r - r0, wait + w - w0
         if run + wait > 0:
             self.share = max(0.0, wait) / (run + wait)
             self.shared = self.share > self.WAITED
@@ -158,8 +163,8 @@ class Meter:
         if cpu.shared and self.device.type == "cpu":   # slow by the others' share: used here, never kept
             self.shared[(kind, key)] = cpu.share
             self.log(f"  this measurement waited for a CPU {cpu.share:.0%} of the time it was ready to run (other "
-                     "processes had the cores): the speed runs slow, so estimates from it run high; not kept "
-                     "(measure on an idle machine)")
+                     "processes had the cores, or it ran more threads than it had): the speed runs slow, so "
+                     "estimates from it run high; not kept (measure on an idle machine, threads at most its cores)")
         elif self.cache_path:
 
             self.stored[name] = list(value)
@@ -220,7 +225,7 @@ class Meter:
         value = self._extrapolated(kind, src, ratio)
         if kind == "train":
             return 1.125 * key[2] / value[0] + 2 * key[2] / value[1]
-        return 1.25 * (value[0] + value[1] * value[2])
+        return 1.25 * (value[0] + value[1] * value[2]) + sum(value[4:])   # with the part timed apart
 
     def _extrapolated(self, kind, src, ratio):
 
@@ -307,6 +312,7 @@ class Meter:
 
         # the budget is half the measured unlabelled pool, at most the first config's: the sizes a profile
         # sweeps (Fig. 5(a): 250, 500, 1,250) share one measurement, and only k-center greedy's part grows with it
+        # (a part timed apart, BatchBALD's greedy search, is keyed and timed per budget: see select_key)
         k, c, s = info["num_classes"], info["channels"], info["size"]
         self.log(f"  measuring select: {label} ({cfg.arch} width {cfg.width}, {c}x{s}x{s}, {k} classes) ...")
         with seeded(0, self.device):

@@ -101,6 +101,8 @@ def test_plan_measures_here(tmp_path):
 def test_plan_keeps_its_speeds_per_machine_and_remeasure_measures_again(tmp_path, monkeypatch):
     cache = str(tmp_path / "speeds.json")
     monkeypatch.setenv("ALBENCH_SPEED_CACHE", cache)
+    # every speed kept even when the suite runs beside a busy job (what is not kept then: test_plan_budget)
+    monkeypatch.setattr("bench.trial.timing.thread_cpu_seconds", lambda: None)
     logs = []
     first = paper_plan.plan("smoke", only=["fig6"], base=str(tmp_path), quiet=True)
     with open(cache) as f:

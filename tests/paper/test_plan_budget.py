@@ -115,7 +115,7 @@ def test_a_label_timed_on_the_same_cheaper_copy_reuses_that_measurement():
 def test_a_speed_measured_while_other_processes_had_the_cpu_is_used_said_and_not_kept(tmp_path, monkeypatch):
     from bench.trial import timing
 
-    clock = iter([(10.0, 1.0), (10.6, 1.6)])   # schedstat before, after: ran 0.6 s, waited 0.6 s for a core
+    clock = iter([{"1": (10.0, 1.0)}, {"1": (10.6, 1.6)}])   # schedstat before, after: ran 0.6 s, waited 0.6 s
     monkeypatch.setattr(timing, "thread_cpu_seconds", lambda: next(clock))
     perf = itertools.count()                    # a clock a second further at each reading
     monkeypatch.setattr(timing.time, "perf_counter", lambda: float(next(perf)))
@@ -133,7 +133,9 @@ def test_a_speed_measured_while_other_processes_had_the_cpu_is_used_said_and_not
 def test_a_measurement_that_had_its_cores_did_not_share_them(monkeypatch):
     from bench.trial import timing
 
-    clock = iter([(0.0, 0.0), (3.9, 0.1)])      # 4 threads ran 3.9 s, waited 0.1 s: wake-ups, not sharing
+    # 4 threads ran 3.9 s, waited 0.1 s (wake-ups, not sharing); one ended inside the block, one started there
+    clock = iter([{"1": (5.0, 0.5), "2": (0.0, 0.0), "3": (1.0, 0.0), "9": (7.0, 3.0)},
+                  {"1": (6.0, 0.52), "2": (1.0, 0.03), "3": (2.0, 0.02), "4": (0.9, 0.03)}])
     monkeypatch.setattr(timing, "thread_cpu_seconds", lambda: next(clock))
     perf = itertools.count()
     monkeypatch.setattr(timing.time, "perf_counter", lambda: float(next(perf)))
@@ -209,8 +211,11 @@ def test_batchbalds_greedy_estimate_times_the_enumeration_then_a_few_sampled_pic
     monkeypatch.setattr(batchbald.time, "perf_counter", lambda: clock[0])
     s = batchbald.BatchBALD(passes=6, max_candidates=50, configs=100)
     assert s.planning_extra(40, 10)() == pytest.approx(0.2 + 0.1 * 40)   # what 40 picks would take
-    # 10 classes, 100 configurations: 2 picks enumerated (10, then 100 configurations), timed with 2 more, then 3
-    assert calls == [((6, 50, 10), 4, 100), ((6, 50, 10), 7, 100)]
+    # 10 classes, 100 configurations: 2 picks enumerated (10, then 100 configurations), timed with 1 more, then 10
+    assert calls == [((6, 50, 10), 3, 100), ((6, 50, 10), 13, 100)]
     calls.clear()
     assert s.planning_extra(3, 10)() == pytest.approx(0.2 + 0.1 * 3)     # within the first picks: timed whole
     assert calls == [((6, 50, 10), 3, 100)]
+    calls.clear()
+    assert s.planning_extra(60, 10)() == pytest.approx(0.2 + 0.1 * 60)   # a budget above the candidates:
+    assert calls[0][0] == (6, 60, 10)                                     # as many candidates, as select takes
