@@ -69,6 +69,8 @@ def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, positio
     strategy, ds = prepare(cfg, strategy_name, seed)
     identity = trial_identity(cfg, strategy, strategy_name, seed, ds)
     path = trial_dir(cfg.out, cfg.dataset, strategy_name, seed)
+    if stop.asked() and not os.path.isdir(path):   # asked while the data loaded: no folder made for nothing
+        raise RunStopped(f"{name}: not started", started=False, trial=name)
     os.makedirs(path, exist_ok=True)
     with TrialLock(path):
         rows, records = load_trial(path, identity, ds.classes)
