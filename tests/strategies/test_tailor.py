@@ -3,6 +3,7 @@ batches, a two-arm toy where the arm that finds the rare class wins the pulls, a
 as an uninterrupted one (its posterior is saved with every round)."""
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -83,7 +84,7 @@ def test_a_resumed_trial_goes_on_as_an_uninterrupted_one(tmp_path):
             "rounds=3"]
     ref, out = str(tmp_path / "ref"), str(tmp_path / "cut")
     assert run_cli(*args, "--out", ref).returncode == 0
-    assert run_cli(*args, "--out", out).returncode == 0
+    shutil.copytree(ref, out)                     # the same trial, then cut
     path = os.path.join(out, "digits", "tailor", "seed0")
     for name in ("rounds.csv", "rounds.jsonl"):   # as if stopped after round 1
         lines = open(os.path.join(path, name)).readlines()
