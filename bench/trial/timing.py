@@ -328,30 +328,35 @@ class Meter:
             seconds = timed(lambda: strategy.select(pool, min(cfg.budget, unl // 2)), self.device)
             points.append((n_lab + unl, seconds))
             seconds, two = points[-1][1], len(points) > 1
-            if seconds >= self.SELECT_MAX_S or unl >= 4096 or (two and (4 * seconds > self.SELECT_MAX_S or (
-                    seconds >= self.SELECT_MIN_S and unl >= self.SELECT_MIN_POOL))):
+            if seconds >= self.SELECT_MAX_S or unl >= 4096 or (two and seconds >= self.SELECT_MIN_S
+                                                                and unl >= self.SELECT_MIN_POOL):
                 break
-            unl = next_pool_after(points, unl, n_lab, self.SELECT_MIN_POOL, self.SELECT_MAX_S)
+            nxt = next_pool_after(points, unl, n_lab, self.SELECT_MIN_POOL, self.SELECT_MAX_S)
+            a, b = line(points)
+            if two and a + b * (n_lab + nxt) > self.SELECT_MAX_S:   # the next call, as the line so far predicts it,
+                break                                                # too long (a flat line goes on: VAAL's batches)
+            unl = nxt
         pool = x = None   # freed before the cache is emptied
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-        (p2, t2) = points[-1]
-        if len(points) > 1:
-            p1, t1 = points[-2]
-            b = max((t2 - t1) / (p2 - p1), 0.0)
-            a = max(t2 - b * p2, 0.0)
-        else:
-            a, b = 0.0, t2 / p2
-        return a, b, p2, len(points) == 1
+        a, b = line(points)
+        return max(a, 0.0), b, points[-1][0], len(points) == 1
+
+
+def line(points) -> Tuple[float, float]:
+    """(a, b): seconds ~ a + b x pool through the last two (pool, seconds) ``points`` (b >= 0), through 0 with one."""
+    (p2, t2) = points[-1]
+    if len(points) == 1:
+        return 0.0, t2 / p2
+    b = max((t2 - points[-2][1]) / (p2 - points[-2][0]), 0.0)
+    return t2 - b * p2, b
 
 
 def next_pool_after(points, unl: int, n_lab: int, min_pool: int, max_s: float) -> int:
     """The next unlabelled size of a select's ladder: 4x ``unl``, or further up the 4x rungs (the sizes between
     skipped) while the next rung stays below ``min_pool`` and the line through the last two (pool, seconds)
     ``points`` (through 0 with one) predicts the call after it lasts at most ``max_s``."""
-    (p2, t2) = points[-1]
-    b = max((t2 - points[-2][1]) / (p2 - points[-2][0]), 0.0) if len(points) > 1 else t2 / p2
-    a = t2 - b * p2 if len(points) > 1 else 0.0
+    a, b = line(points)
     nxt = unl * 4
     while nxt < min_pool and a + b * (n_lab + nxt * 4) <= max_s:
         nxt *= 4

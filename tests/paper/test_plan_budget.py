@@ -219,3 +219,28 @@ def test_batchbalds_greedy_estimate_times_the_enumeration_then_a_few_sampled_pic
     calls.clear()
     assert s.planning_extra(60, 10)() == pytest.approx(0.2 + 0.1 * 60)   # a budget above the candidates:
     assert calls[0][0] == (6, 60, 10)                                     # as many candidates, as select takes
+
+
+def test_a_flat_select_line_climbs_to_a_pool_that_holds_several_of_its_batches(monkeypatch):
+    """VAAL's time is flat below one batch of its own networks (one iteration whatever the pool): the ladder
+    goes on while the line so far predicts a short call, instead of stopping at a flat 1.65 s (b = 0)."""
+    from bench.trial import timing
+    from strategies import Strategy
+
+    sizes = []
+
+    class Batches(Strategy):   # 1.2 s + 0.45 s an iteration of 64 pool images, one at least
+        def select(self, pool, budget):
+            sizes.append(len(pool))
+            return pool.unlabelled[:budget]
+
+    def timed(fn, device):
+        fn()
+        return 1.2 + 0.45 * max(1, (sizes[-1] - 4) // 64)
+
+    monkeypatch.setattr(timing, "timed", timed)
+    cfg = load_config("paper/cifar10", ())
+    a, b, pool, one = Meter("cpu", log=lambda s: None)._select(cfg, "batches", Batches(),
+                                                               {"num_classes": 10, "channels": 3, "size": 32})
+    assert sizes == [8, 20, 260] and pool == 260 and not one
+    assert b == pytest.approx(0.45 * 3 / 240) and a > 0   # 1 iteration at 20 images, 4 at 260
