@@ -246,8 +246,8 @@ def build_parser():
                        + ("(running only: --plan and --report cover every strategy)" if what == "paper" else
                           "; one the study does not name (your own, with --import) is added to every artifact, "
                           "for running, --plan, --report and --publish alike"))
-        q.add_argument("--seeds", help="run only these seeds (e.g. 0,1: two paired seeds of everything first; "
-                       "running only)")
+        q.add_argument("--seeds", help="run only these seeds, seed by seed in this order (e.g. 0,1,2: every "
+                       "strategy's seed 0, then every seed 1, ...; running only)")
         q.add_argument("--out", help="results base (default: results); the profile's folder is <out>/paper-<profile>")
         q.add_argument("--executor", default="local", choices=["local", "pool", "ray"])
         q.add_argument("--workers", type=int, default=1, help="processes (pool) or concurrent tasks (ray)")

@@ -120,8 +120,8 @@ def run(profile, only=None, base: str = "results", executor: str = "local", work
     if strategies:
         todo = sorted(_only(todo, trials, arts, "strategy", strategies, "--strategies"),
                       key=lambda t: list(strategies).index(t.strategy))
-    if seeds:
-        todo = _only(todo, trials, arts, "seed", seeds, "--seeds")
+    if seeds:   # seed by seed, in this order: every strategy's first seed before any second (a stable sort)
+        todo = sorted(_only(todo, trials, arts, "seed", seeds, "--seeds"), key=lambda t: list(seeds).index(t.seed))
     preflight([Trial(t.cfg, t.strategy, t.seed) for t in todo], root)
     print(f"{command(prof.name, manifest)}: {len(arts)} artifact(s) ({', '.join(a.name for a in arts)}), "
           f"{len(trials)} trial(s), {n_finished} finished, {len(todo)} to run"

@@ -191,6 +191,15 @@ def test_partial_trial_is_counted_partial(tmp_path):
     assert paper_run.run("smoke", only=["fig6"], base=base, progress=False, strategies=["vabal"], seeds=[1])["ran"] == 1
 
 
+def test_seeds_run_seed_by_seed_in_their_order_and_strategies_in_theirs_within_a_seed(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(paper_run, "run_grid", lambda grid, *a, **k: ran.extend((t.seed, t.strategy) for t in grid))
+    paper_run.run("smoke", only=["fig6"], base=str(tmp_path), progress=False, strategies=["vabal", "random"],
+                  seeds=[1, 0])
+    assert ran and ran == sorted(ran, key=lambda t: ([1, 0].index(t[0]), ["vabal", "random"].index(t[1])))
+    assert {s for s, _ in ran} == {0, 1} and {k for _, k in ran} == {"vabal", "random"}
+
+
 def test_cli_plan_and_unknown_artifact(tmp_path):
     r = run_cli("paper", "--profile", "smoke", "--plan", "--no-measure", "--only", "fig3a", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
