@@ -85,3 +85,22 @@ def test_without_arguments_it_says_how_to_use_it_and_a_study_that_fails_at_once_
     r = subprocess.run([str(clone / "tools" / "study-in-background.sh"), "imbalance", "smoke"], env=env,
                        cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "exists at another commit or with changes" in r.stderr
+
+
+@needs_git
+def test_stop_at_asks_the_study_to_stop_between_rounds_and_a_past_or_unreadable_time_is_refused(tmp_path):
+    clone = clone_with_the_tool(tmp_path)
+    env = dict(os.environ, PYTHON=sys.executable, COMMIT_EVERY="0", WORKTREE=str(tmp_path / "wt"), PYTHONPATH="")
+    tool = [str(clone / "tools" / "study-in-background.sh"), "imbalance", "smoke", "--only", "balanced"]
+    for when, said in (("yesterday", "already past"), ("not a time", "date cannot read")):
+        r = subprocess.run(tool, env=dict(env, STOP_AT=when), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and said in r.stderr, r.stderr
+    r = subprocess.run(tool, env=dict(env, STOP_AT="+1 second"), cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "asked to stop at" in r.stdout, r.stderr
+    pid = int(r.stdout.split("pid ")[1].split(",")[0])
+    deadline = time.time() + 120
+    while time.time() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.5)
+    log = (tmp_path / "wt" / "study.log").read_text()
+    assert "stop asked (SIGUSR1)" in log and "stopped as asked:" in log, log[-2000:]

@@ -8,14 +8,15 @@
 #   tools/study-in-background.sh imbalance cpu --executor pool --workers 2 --data-root ~/data
 #
 # Environment: COMMIT_EVERY seconds between commits (default 600; 0: never commit), WORKTREE (default
-# ../albench-run-<commit> beside this checkout), PYTHON (default .venv/bin/python of this checkout).
+# ../albench-run-<commit> beside this checkout), PYTHON (default .venv/bin/python of this checkout), STOP_AT
+# (a time `date -d` reads, e.g. 11:20 or "+2 hours": then the study is asked to stop, as kill -USR1 below).
 # Results go to this checkout's results/ (--out), self-supervised features are read from its results/features.
 # Stop it with: kill -USR1 <the pid printed> (each running trial saves the round in hand first, then the study
 # ends with exit 3), or at once with kill -- -<pid>; the commit loop ends by itself once the study has ended,
 # after one last commit. Old worktrees stay: git worktree list, git worktree remove <path>.
 set -euo pipefail
 if [ $# -lt 2 ]; then
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 study=$1 profile=$2
@@ -31,6 +32,11 @@ py=${py:+$(cd "$repo" && cd "$(dirname "$py")" && pwd)/$(basename "$py")}
 every=${COMMIT_EVERY:-600}
 [[ "$every" =~ ^[0-9]+$ ]] || { say "COMMIT_EVERY must be whole seconds, got '$every'"; exit 2; }
 [ -n "$py" ] || { say "no python at ${PYTHON:-$repo/.venv/bin/python} (make setup, or set PYTHON)"; exit 2; }
+stop_at=
+if [ -n "${STOP_AT:-}" ]; then
+  stop_at=$(date -d "$STOP_AT" +%s 2>/dev/null) || { say "STOP_AT: date cannot read '$STOP_AT' (e.g. 11:20, '+2 hours')"; exit 2; }
+  [ "$stop_at" -gt "$(date +%s)" ] || { say "STOP_AT '$STOP_AT' is $(date -d "@$stop_at"), already past"; exit 2; }
+fi
 if [ -d "$wt" ]; then   # reused only at this very commit, unchanged but for this tool's own two logs (the next
   # phase of a study at the same commit): else the code announced is not the code run
   if [ "$(git -C "$wt" rev-parse HEAD 2>/dev/null)" != "$commit" ] ||
@@ -61,6 +67,12 @@ if ! grep -q " to run" "$wt/study.log"; then
   exit 1
 fi
 echo "albench ${what[*]} --profile $profile: pid $pid, commit ${commit:0:7}, worktree $wt, log $wt/study.log"
+if [ -n "$stop_at" ]; then   # asked to stop between rounds then, if it still runs (the rounds in hand are saved)
+  # (polling, so it ends with the study and never signals a later process given the same pid)
+  setsid nohup bash -c 'while [ "$(date +%s)" -lt "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 2; done
+    kill -0 "$2" 2>/dev/null && kill -USR1 "$2"' _ "$stop_at" "$pid" >/dev/null 2>&1 </dev/null &
+  echo "asked to stop at $(date -d "@$stop_at") (STOP_AT); the rounds in hand finish first"
+fi
 
 if [ "$every" -gt 0 ] && git -C "$repo" check-ignore -q "$root/x/rounds.csv"; then
   echo "not committing: git ignores $root (only the trees .gitignore lets in are committed, e.g. results/paper-cpu)"
