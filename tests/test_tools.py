@@ -95,12 +95,16 @@ def test_stop_at_asks_the_study_to_stop_between_rounds_and_a_past_or_unreadable_
     for when, said in (("yesterday", "already past"), ("not a time", "date cannot read")):
         r = subprocess.run(tool, env=dict(env, STOP_AT=when), cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and said in r.stderr, r.stderr
-    r = subprocess.run(tool, env=dict(env, STOP_AT="+1 second"), cwd=tmp_path, capture_output=True, text=True,
+    r = subprocess.run(tool, env=dict(env, STOP_AT="+5 seconds"), cwd=tmp_path, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and "asked to stop at" in r.stdout, r.stderr
     pid = int(r.stdout.split("pid ")[1].split(",")[0])
     deadline = time.time() + 120
-    while time.time() < deadline and os.path.exists(f"/proc/{pid}"):
-        time.sleep(0.5)
+    try:
+        while time.time() < deadline and os.path.exists(f"/proc/{pid}"):
+            time.sleep(0.5)
+    finally:
+        if os.path.exists(f"/proc/{pid}"):   # not stopped: not left running either
+            os.killpg(pid, 9)
     log = (tmp_path / "wt" / "study.log").read_text()
     assert "stop asked (SIGUSR1)" in log and "stopped as asked:" in log, log[-2000:]

@@ -68,7 +68,8 @@ if ! grep -q " to run" "$wt/study.log"; then
 fi
 echo "albench ${what[*]} --profile $profile: pid $pid, commit ${commit:0:7}, worktree $wt, log $wt/study.log"
 if [ -n "$stop_at" ]; then   # asked to stop between rounds then, if it still runs (the rounds in hand are saved)
-  # (polling, so it ends with the study and never signals a later process given the same pid)
+  # (polling every 2 s, so it ends with the study: only a process given the same pid within those 2 s could
+  # be reached, after some 32,000 others)
   setsid nohup bash -c 'while [ "$(date +%s)" -lt "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 2; done
     kill -0 "$2" 2>/dev/null && kill -USR1 "$2"' _ "$stop_at" "$pid" >/dev/null 2>&1 </dev/null &
   echo "asked to stop at $(date -d "@$stop_at") (STOP_AT); the rounds in hand finish first"
