@@ -37,9 +37,12 @@ def named_feature_file(name: str, dataset) -> str:
     folder = os.path.join(features_root(), re.sub(r"[^A-Za-z0-9._+=-]", "_", base))
     path = os.path.join(folder, f"{name}.npy")
     if not os.path.isfile(path):
+        weights = os.path.isfile(os.path.join(folder, f"{name}.pt"))   # committed; the .npy is not (its size)
         raise ValueError(f"no {name!r} features of {base} here ({path} does not exist): make them with "
-                         f"`albench features --data {base} --method {name}` (or set ALBENCH_FEATURES to where "
-                         "they are)")
+                         f"`albench features --data {base} --method {name}`"
+                         + (" (its encoder's weights are here: that makes the file again from them, checked "
+                            "against its recorded sha256, in about a minute)" if weights else "")
+                         + " (or set ALBENCH_FEATURES to where they are)")
     try:
         with open(os.path.join(folder, f"{name}.json")) as f:
             made_from = json.load(f)["run"]["data_fingerprint"]

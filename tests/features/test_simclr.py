@@ -97,7 +97,12 @@ def test_rows_follow_train_index_and_the_identity_holds_the_features(features_ro
 
 def test_a_missing_feature_set_names_the_command_that_makes_it(features_root):
     s = get_strategy("typiclust", features="simclr")
-    with pytest.raises(ValueError, match="albench features --data digits --method simclr"):
+    with pytest.raises(ValueError, match="albench features --data digits --method simclr`") as err:
+        s.check_data(get_dataset("digits_dom1"))
+    assert "weights" not in str(err.value)
+    os.makedirs(os.path.join(features_root, "digits"), exist_ok=True)
+    open(os.path.join(features_root, "digits", "simclr.pt"), "wb").close()   # a fresh clone: the weights only
+    with pytest.raises(ValueError, match="encoder's weights are here: that makes the file again from them"):
         s.check_data(get_dataset("digits_dom1"))
     with pytest.raises(Exception, match="base dataset"):
         run_spec = make.make_features("digits_dom1", "simclr", "smoke", features_root, "cpu", progress=False)
