@@ -113,10 +113,10 @@ class VAAL(Strategy):
         """One epoch at width <= 16 and batches of <= 64, scaled by epochs x (width / 16)^2 (its iterations grow
         with the epochs, an iteration's convolutions with the square of the width). Past one batch the batch
         leaves the work per pool image alone (pool / batch iterations of a batch each; below it, one iteration
-        whatever the pool), and a smaller one lets a plan's small pools hold several iterations: at 128, NEU's 64x64 images made one iteration outlast the plan's longest call, and
-        its only size gave an upper bound of 5.4 s a pool image (VAAL's Fig. 3(a) trials: 4.4 days). Per image,
-        an iteration of 64 took 1.05x (3x32x32) and 1.00x (1x64x64) the time of one of 128 here (bf16, one
-        thread; 32: 1.23x and 1.14x)."""
+        whatever the pool), and a smaller one lets a plan's small pools hold several iterations: at 128, NEU's
+        64x64 images made one iteration outlast the plan's longest call, and its only size gave an upper bound
+        of 5.4 s a pool image (VAAL's Fig. 3(a) trials: 4.4 days). Per image, an iteration of 64 took 1.05x
+        (3x32x32) and 1.00x (1x64x64) the time of one of 128 here (bf16, one thread; 32: 1.23x and 1.14x)."""
         width = min(self.width, 16)
         return (type(self)(**dict(self.get_params(), epochs=1, width=width, batch_size=min(self.batch_size, 64))),
                 self.epochs * (self.width / width) ** 2)
