@@ -14,6 +14,8 @@
 """
 import contextlib
 import functools
+import os
+import platform
 
 import torch
 
@@ -45,6 +47,26 @@ def cpu_bf16_flags() -> tuple:
     except OSError:
         return ()
     return tuple(f for f in CPU_BF16_FLAGS if f in words)
+
+
+@functools.lru_cache(maxsize=None)
+def processor() -> str:
+    """The CPU a result was computed on, for the record (not the identity: seeded fp32 numbers differ in
+    their last bits between kernel sets, so a trial resumed on another CPU goes on as the same trial, and its
+    rounds say where each ran): model name, family/model, the kernel set torch dispatches to, and the
+    native-bf16 flags, e.g. ``AMD EPYC (family 25 model 1) x2, AVX2, no-bf16``."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or "cpu"
+    where = f" (family {fields['cpu family']} model {fields['model']})" if "cpu family" in fields else ""
+    kernels = torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else "?"
+    return f"{name}{where} x{os.cpu_count()}, {kernels}, {'+'.join(cpu_bf16_flags()) or 'no-bf16'}"
 
 
 def native_bf16(device) -> bool:

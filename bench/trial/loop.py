@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from bench.core.contract import selection_problems
-from bench.core.device import resolve_device, resolve_precision, sync
+from bench.core.device import processor, resolve_device, resolve_precision, sync
 from bench.core.errors import RunStopped, StrategyContractError, StrategyError, describe_failure
 from bench.core.pool import LabelLeakError, Pool
 from bench.trial import stop
@@ -186,6 +186,7 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
                      "scoring_train_seconds": score_s, "select_seconds": select_s, "eval_seconds": eval_s,
                      "reads_true_labels": bool(strategy.reads_true_labels),
                      **dict(zip(class_cols, counts.tolist()))})
+        record["processor"] = processor()   # where this round ran (a resumed trial may move machines)
         record["checksum"] = round_checksum(records[-1].get("checksum", "") if records else "", rows[-1], record)
         records.append(record)
         if header is not None:

@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 
 from bench import __version__
+from bench.core.device import processor
 from bench.core.errors import ConfigError, ResultsConflictError, ResultsCorruptError
 from bench.trial.identity import identity_differences
 
@@ -106,8 +107,8 @@ def versions() -> dict:
 
     v = {"albench": __version__, "python": platform.python_version(), "torch": torch.__version__,
          "torchvision": torchvision_version(), "numpy": numpy.__version__, "pandas": pd.__version__,
-         "scikit-learn": sklearn.__version__, "platform": platform.platform(), "cuda": torch.version.cuda,
-         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+         "scikit-learn": sklearn.__version__, "platform": platform.platform(), "processor": processor(),
+         "cuda": torch.version.cuda, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     try:
         here = os.path.dirname(os.path.abspath(__file__))
         v["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
