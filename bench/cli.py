@@ -182,7 +182,7 @@ def cmd_features(a):
     from bench.features.make import make_features
 
     make_features(a.data, a.method, a.profile, a.out, a.device or "auto", a.data_root, a.seed, a.epochs,
-                  progress=not a.no_progress)
+                  progress=not a.no_progress, adopt=a.adopt)
 
 
 def cmd_verify(a):
@@ -282,6 +282,8 @@ def build_parser():
     fe.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     fe.add_argument("--data-root", help="where datasets live (default: $ALBENCH_DATA, else ~/.cache/albench)")
     fe.add_argument("--no-progress", action="store_true")
+    fe.add_argument("--adopt", action="store_true", help="where the features file made again from the weights "
+                    "differs from the recorded one (another CPU's kernels), keep this machine's and record it")
     _nice_option(fe)
     fe.set_defaults(fn=cmd_features)
     v = sub.add_parser("verify", help="check every trial under the results trees given (default: results): "

@@ -6,7 +6,9 @@ find it by name (``features=simclr``).
                              the base dataset before any imbalance removal: ``Dataset.train_index`` indexes it)
 ``<out>/<base>/simclr.json``  provenance: method, recipe, seed, the data's fingerprint, albench version, the
                              features file's sha256, k-NN accuracies (the features, raw pixels, a random encoder)
-``<out>/<base>/simclr.pt``    the encoder's weights (float16): the features again in seconds, bit for bit
+``<out>/<base>/simclr.pt``    the encoder's weights (float16): the features again in seconds, bit for bit on a
+                             CPU with the same kernels (the .npy is tracked so that every machine reads the
+                             same bytes; see ``_make_again``)
 ``<out>/<base>/simclr.ckpt``  the run in progress, one per finished epoch (a killed run resumes from it)
 """
 import io
@@ -21,7 +23,7 @@ from tqdm.auto import tqdm
 
 from bench import __version__
 from bench.core.config import CONFIG_DIR, features_root, read_yaml_mapping
-from bench.core.device import channels_last, resolve_device, resolve_precision, seeded
+from bench.core.device import channels_last, processor, resolve_device, resolve_precision, seeded
 from bench.core.errors import ConfigError
 from bench.features.knn import knn_accuracy, raw_pixels
 from bench.features.simclr import SimCLR, embed_all, train_epoch
@@ -69,10 +71,11 @@ def sha256_file(path: str) -> str:
 
 
 def make_features(spec: str, method: str = "simclr", profile: str = "cpu", out: str = None, device: str = "auto",
-                  data_root: str = None, seed: int = 0, epochs: int = 0, progress: bool = True, log=None) -> dict:
+                  data_root: str = None, seed: int = 0, epochs: int = 0, progress: bool = True, log=None,
+                  adopt: bool = False) -> dict:
     """Train (or resume, or find finished) ``method``'s features of the base dataset ``spec``; returns the
     provenance record. A finished run with the same recipe, seed and data is not trained again; its features
-    file, if missing, is made again from the weights."""
+    file, if missing or changed, is made again from the weights (``_make_again``; ``adopt``: see there)."""
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     recipe = recipe_for(method, profile, epochs)
     datasets = import_datasets()
@@ -93,12 +96,7 @@ def make_features(spec: str, method: str = "simclr", profile: str = "cpu", out: 
     done = _read_json(p["json"])
     if done and done.get("run") == run_id:
         if not os.path.exists(p["npy"]) or sha256_file(p["npy"]) != done["features_sha256"]:
-            model.encoder.load_state_dict(torch.load(p["pt"]))   # float16 values into float32 parameters
-            _write_features(model, x_all, p["npy"])
-            if sha256_file(p["npy"]) != done["features_sha256"]:
-                raise ConfigError(f"{p['npy']} made again from {p['pt']} differs from the one {p['json']} "
-                                  "records; delete the three files and train again")
-            log(f"albench features: {p['npy']} made again from the encoder's weights")
+            done = _make_again(model, ds, x_all, p, done, adopt, log)
         log(f"albench features: {method} of {spec} already made ({p['json']}); k-NN accuracy "
             f"{done['knn']['features']:.4f} (raw pixels {done['knn']['raw_pixels']:.4f})")
         return done
@@ -129,6 +127,49 @@ def make_features(spec: str, method: str = "simclr", profile: str = "cpu", out: 
                                           "epoch": epoch, "losses": losses, "seconds": seconds}))
     bar.close()
     return _finish(model, ds, x_all, p, run_id, recipe, losses, seconds, precision, dev, seed, log)
+
+
+def _make_again(model, ds, x_all, p, done, adopt, log) -> dict:
+    """The features file made again from the weights and put in place only if it is, bit for bit, the file the
+    record names. On another CPU it may not be: fp32 inference sums in another order on other kernels (AVX2
+    against AVX-512), and a few float16 values round the other way. Then nothing is put in place, unless
+    ``adopt``: this machine's file is kept and recorded (its sha256, k-NN accuracy and processor, the previous
+    sha256 beside them). Adopting changes the identity of every trial that reads the features."""
+    model.encoder.load_state_dict(torch.load(p["pt"]))   # float16 values into float32 parameters
+    made = p["npy"] + ".new"
+    feats = _write_features(model, x_all, made)
+    sha = sha256_file(made)
+    if sha == done["features_sha256"]:
+        os.replace(made, p["npy"])
+        log(f"albench features: {p['npy']} made again from the encoder's weights")
+        return done
+    if not adopt:
+        os.remove(made)
+        there = done.get("versions", {}).get("processor", "a processor it does not name")
+        raise ConfigError(f"{p['npy']} made again from {p['pt']} on this machine ({processor()}) is not the file "
+                          f"{p['json']} records (made on {there}): fp32 inference differs in its last bits between "
+                          f"CPU kernels. Nothing was written. Restore the recorded file (it is tracked: git checkout "
+                          f"-- {p['npy']}), or adopt this machine's with --adopt (a trial recorded with the old file "
+                          "is then another trial: it refuses to resume)")
+    os.replace(made, p["npy"])
+    knn = dict(done["knn"], features=_knn(model.encoder, ds, x_all, feats))
+    record = dict(done, features_sha256=sha, knn=knn,
+                  adopted={"previous_sha256": done["features_sha256"], "previous_knn": done["knn"]["features"],
+                           "why": "made again from the same weights on another CPU", "versions": versions(),
+                           "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    atomic_write(p["json"], json.dumps(record, indent=1))
+    log(f"albench features: {p['npy']} made again on this machine and adopted: sha256 {sha[:16]} (was "
+        f"{done['features_sha256'][:16]}), k-NN accuracy {knn['features']:.4f} (was {done['knn']['features']:.4f})")
+    return record
+
+
+def _knn(encoder, ds, x_all, feats=None) -> float:
+    """k-NN accuracy (k = 20, cosine) of ``encoder``'s test-split features against its training-split ones
+    (``feats`` where already made)."""
+    dev = x_all.device
+    feats = embed_all(encoder, x_all) if feats is None else feats
+    test_feats = embed_all(encoder, torch.from_numpy(ds.x_test).to(dev))
+    return knn_accuracy(feats, torch.from_numpy(ds.y_train).to(dev), test_feats, torch.from_numpy(ds.y_test).to(dev))
 
 
 def _model(ds, recipe, seed, dev, precision) -> SimCLR:
@@ -162,11 +203,10 @@ def _finish(model, ds, x_all, p, run_id, recipe, losses, seconds, precision, dev
     feats = _write_features(model, x_all, p["npy"])
     x_test = torch.from_numpy(ds.x_test).to(dev)
     y_tr, y_te = torch.from_numpy(ds.y_train).to(dev), torch.from_numpy(ds.y_test).to(dev)
-    test_feats = embed_all(model.encoder, x_test)
     random = _model(ds, recipe, seed + 1, dev, "fp32").encoder
-    knn = {"k": 20, "features": knn_accuracy(feats, y_tr, test_feats, y_te),
+    knn = {"k": 20, "features": _knn(model.encoder, ds, x_all, feats),
            "raw_pixels": knn_accuracy(raw_pixels(x_all), y_tr, raw_pixels(x_test), y_te),
-           "random_encoder": knn_accuracy(embed_all(random, x_all), y_tr, embed_all(random, x_test), y_te)}
+           "random_encoder": _knn(random, ds, x_all)}
     record = {"run": run_id, "features_file": os.path.basename(p["npy"]), "features_sha256": sha256_file(p["npy"]),
               "shape": list(feats.shape), "dtype": "float16", "rows": "one per base training image, in order",
               "knn": knn, "epochs_done": len(losses), "loss_per_epoch": losses, "train_seconds": seconds,

@@ -54,6 +54,29 @@ def test_features_end_to_end_and_made_again_from_the_weights(features_root):
     assert run(features_root)["features_sha256"] == rec["features_sha256"] == make.sha256_file(p["npy"])
 
 
+def test_features_another_cpu_makes_are_never_put_in_place_unasked(features_root):
+    from bench.core.errors import ConfigError
+
+    rec = run(features_root)
+    p = make.paths(features_root, "digits", "simclr")
+    good = np.load(p["npy"])
+    np.save(p["npy"], good[::-1])                 # a changed file is made again in place: it is the recorded one
+    assert run(features_root) == rec and make.sha256_file(p["npy"]) == rec["features_sha256"]
+    other = dict(rec, features_sha256="0" * 64, versions=dict(rec["versions"], processor="another CPU"))
+    with open(p["json"], "w") as f:               # as if recorded on a CPU whose kernels round otherwise
+        json.dump(other, f)
+    os.remove(p["npy"])
+    with pytest.raises(ConfigError, match=r"\(made on another CPU\).*Nothing was written.*--adopt"):
+        run(features_root)
+    assert sorted(os.listdir(os.path.dirname(p["npy"]))) == ["simclr.json", "simclr.pt"]   # no file, no .new
+    adopted = run(features_root, adopt=True)
+    assert adopted["features_sha256"] == make.sha256_file(p["npy"]) == rec["features_sha256"]
+    assert adopted["adopted"]["previous_sha256"] == "0" * 64 and adopted["knn"] == rec["knn"]
+    with open(p["json"]) as f:
+        assert json.load(f) == json.loads(json.dumps(adopted))
+    assert run(features_root) == adopted          # adopted once: found finished from then on
+
+
 def test_a_killed_run_resumes_and_ends_with_the_same_features(features_root, tmp_path, monkeypatch):
     straight = run(str(tmp_path / "straight"), epochs=3)
     calls = []
