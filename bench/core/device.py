@@ -69,6 +69,33 @@ def processor() -> str:
     return f"{name}{where} x{os.cpu_count()}, {kernels}, {'+'.join(cpu_bf16_flags()) or 'no-bf16'}"
 
 
+def onednn_unsafe(width: int) -> bool:
+    """Whether torch's oneDNN convolutions would run a ResNet of ``width`` on a path that corrupts the heap: on
+    a CPU where torch dispatches AVX2 kernels (no AVX-512), the backward pass of convolutions narrower than
+    8 channels makes glibc abort (torch 2.14.1, AMD EPYC family 25 model 1: widths 2 and 4 in 4 of 5 runs,
+    widths 8 and 12 in none; docs/caveats.md). Only tests and the smoke scale are that narrow."""
+    return width < 8 and torch.backends.cpu.get_cpu_capability() == "AVX2"
+
+
+def conv_backend(width: int, device):
+    """The context a ``width`` ResNet trains and infers in: torch's own convolutions (oneDNN off: the same
+    mathematics, other rounding) where ``onednn_unsafe`` on the CPU, else nothing changes. A trial's rounds
+    record which (``onednn``)."""
+    if torch.device(device).type == "cpu" and onednn_unsafe(width):
+        return _onednn_off()
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _onednn_off():
+    was = torch.backends.mkldnn.enabled   # only this flag (torch.backends.mkldnn.flags also sets TF32's)
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = was
+
+
 def native_bf16(device) -> bool:
     """Whether ``device`` computes bf16 natively: CUDA (bf16 tensor cores), or a CPU with AVX512-BF16/AMX."""
     device = torch.device(device)

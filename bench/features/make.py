@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from bench import __version__
 from bench.core.config import CONFIG_DIR, features_root, read_yaml_mapping
-from bench.core.device import channels_last, processor, resolve_device, resolve_precision, seeded
+from bench.core.device import channels_last, conv_backend, processor, resolve_device, resolve_precision, seeded
 from bench.core.errors import ConfigError
 from bench.features.knn import knn_accuracy, raw_pixels
 from bench.features.simclr import SimCLR, embed_all, train_epoch
@@ -120,7 +120,8 @@ def make_features(spec: str, method: str = "simclr", profile: str = "cpu", out: 
                desc=f"{method} {spec}", disable=not progress, dynamic_ncols=True)
     for epoch in range(start_epoch, recipe["epochs"]):
         t0 = time.perf_counter()
-        losses.append(train_epoch(model, opt, x, recipe, epoch, seed, precision, bar))
+        with conv_backend(recipe["width"], dev):
+            losses.append(train_epoch(model, opt, x, recipe, epoch, seed, precision, bar))
         seconds += time.perf_counter() - t0
         bar.set_postfix(loss=f"{losses[-1]:.3f}", epoch=epoch + 1)
         atomic_write(p["ckpt"], to_bytes({"run": run_id, "model": model.state_dict(), "opt": opt.state_dict(),

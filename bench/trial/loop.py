@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from bench.core.contract import selection_problems
-from bench.core.device import processor, resolve_device, resolve_precision, sync
+from bench.core.device import conv_backend, processor, resolve_device, resolve_precision, sync
 from bench.core.errors import RunStopped, StrategyContractError, StrategyError, describe_failure
 from bench.core.pool import LabelLeakError, Pool
 from bench.trial import stop
@@ -82,8 +82,9 @@ def run_trial(cfg, strategy_name: str, seed: int, progress: bool = True, positio
         header = {"identity": identity, "config": dataclasses.asdict(cfg), "versions": versions(),
                   "classes": list(ds.classes), "n_train": int(len(ds.y_train)), "n_test": int(len(ds.y_test)),
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        return _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, progress, position,
-                           header if not rows else None)
+        with conv_backend(cfg.width, resolve_device(cfg.device)):
+            return _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, progress, position,
+                               header if not rows else None)
 
 
 def looks_finished(path: str, rounds: int) -> bool:
@@ -187,6 +188,8 @@ def _run_rounds(cfg, strategy, strategy_name, seed, ds, path, rows, records, pro
                      "reads_true_labels": bool(strategy.reads_true_labels),
                      **dict(zip(class_cols, counts.tolist()))})
         record["processor"] = processor()   # where this round ran (a resumed trial may move machines)
+        if device.type == "cpu":
+            record["onednn"] = torch.backends.mkldnn.enabled   # off only for narrow nets on AVX2 (conv_backend)
         record["checksum"] = round_checksum(records[-1].get("checksum", "") if records else "", rows[-1], record)
         records.append(record)
         if header is not None:

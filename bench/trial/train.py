@@ -17,6 +17,7 @@ from bench.core.config import STEP_MODES
 from bench.core.device import (
     autocast,
     channels_last,
+    conv_backend,
     forked_rng,
     inference_batch,
     resolve_precision,
@@ -150,7 +151,7 @@ def train_classifier(cfg, x: torch.Tensor, y: torch.Tensor, num_classes: int, se
     mode = step_mode(cfg, device)
     precision = resolve_precision(cfg.precision, device)
     start = time.perf_counter()
-    with seeded(seed, device):
+    with seeded(seed, device), conv_backend(cfg.width, device):
         model = build_classifier(cfg.arch, num_classes, x.shape[1], cfg.width, dropout, mean, std).to(device)
         if channels_last(device, precision):
             model = model.to(memory_format=torch.channels_last)

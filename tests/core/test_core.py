@@ -157,3 +157,20 @@ def test_config_overrides_and_errors():
     with pytest.raises(ConfigError, match="not found"):
         load_config("no_such_preset")
     assert Config().epochs == 200 and Config().lr == 0.1 and Config().weight_decay == 5e-4
+
+
+def test_narrow_nets_run_without_onednn_only_on_avx2_cpus(monkeypatch):
+    # torch 2.14.1's oneDNN corrupts the heap in narrow convolutions' backward on AVX2 (docs/caveats.md)
+    import torch
+
+    from bench.core.device import conv_backend, onednn_unsafe
+
+    before = torch.backends.mkldnn.enabled
+    for capability, width, off in [("AVX2", 4, True), ("AVX2", 8, False), ("AVX512", 4, False)]:
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert onednn_unsafe(width) == off
+        with conv_backend(width, "cpu"):
+            assert torch.backends.mkldnn.enabled == (before and not off)
+        assert torch.backends.mkldnn.enabled == before   # restored after
+    with conv_backend(4, "cuda"):   # never touched off the CPU (no CUDA device needed to ask)
+        assert torch.backends.mkldnn.enabled == before

@@ -184,7 +184,7 @@ def _edit_csv(path, column, round_, value):
 
 
 def test_every_round_is_checksummed_and_verify_names_an_edited_number(tmp_path, capsys):
-    from bench.core.device import processor
+    from bench.core.device import onednn_unsafe, processor
     from bench.trial import verify
 
     path = _trial(tmp_path)
@@ -194,6 +194,7 @@ def test_every_round_is_checksummed_and_verify_names_an_edited_number(tmp_path, 
     assert all(len(r["checksum"]) == 32 for r in records)
     # each round says where it ran (a resumed trial may move machines)
     assert {r["processor"] for r in records} == {processor()} and "x" in processor()
+    assert {r["onednn"] for r in records} == {not onednn_unsafe(4)}   # TINY's width-4 net (conv_backend)
     assert json.load(open(os.path.join(path, "config.json")))["versions"]["processor"] == processor()
     assert verify.main([str(tmp_path)]) == 0
     _edit_csv(path, "accuracy", 2, 0.9549)
