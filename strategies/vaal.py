@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.core.device import channels_last, seeded
+from bench.core.device import channels_last, conv_backend, seeded
 from strategies._api import Strategy, register, top_k
 
 
@@ -172,7 +172,7 @@ class VAAL(Strategy):
         # bf16 (and CUDA): the VAE's convolutions run channels_last, twice as fast on a bf16 CPU (0.32 vs
         # 0.64 s per iteration at width 16, one thread); the fp32 CPU path keeps NCHW, as it always ran
         layout = torch.channels_last if channels_last(dev, pool.precision) else torch.contiguous_format
-        with seeded(pool.torch_seed(), dev):
+        with seeded(pool.torch_seed(), dev), conv_backend(self.width, dev):   # oneDNN off where it is unsafe
             vae, disc, opt_v, opt_d = self.build(x.shape[1], x.shape[2], dev)
             vae.to(memory_format=layout)   # in place: the optimiser keeps the same parameters
 

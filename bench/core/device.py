@@ -74,13 +74,22 @@ def onednn_unsafe(width: int) -> bool:
     a CPU where torch dispatches AVX2 kernels (no AVX-512), the backward pass of convolutions narrower than
     8 channels makes glibc abort (torch 2.14.1, AMD EPYC family 25 model 1: widths 2 and 4 in 4 of 5 runs,
     widths 8 and 12 in none; docs/caveats.md). Only tests and the smoke scale are that narrow."""
-    return width < 8 and torch.backends.cpu.get_cpu_capability() == "AVX2"
+    return width < 8 and avx2_without_avx512()
+
+
+@functools.lru_cache(maxsize=None)
+def avx2_without_avx512() -> bool:
+    """Whether this CPU has AVX2 and not AVX-512F (what oneDNN's kernels are picked by; ATen's own dispatch
+    level can be lowered by ATEN_CPU_CAPABILITY while oneDNN still runs AVX2)."""
+    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    return bool(caps.get("avx2")) and not caps.get("avx512_f")
 
 
 def conv_backend(width: int, device):
-    """The context a ``width`` ResNet trains and infers in: torch's own convolutions (oneDNN off: the same
-    mathematics, other rounding) where ``onednn_unsafe`` on the CPU, else nothing changes. A trial's rounds
-    record which (``onednn``)."""
+    """A context for training a net whose narrowest convolution has ``width`` channels: torch's own
+    convolutions (oneDNN off: the same mathematics, other rounding) where ``onednn_unsafe`` on the CPU, else
+    nothing changes. A trial runs its rounds (training and inference) in it; its rounds record which
+    (``onednn``)."""
     if torch.device(device).type == "cpu" and onednn_unsafe(width):
         return _onednn_off()
     return contextlib.nullcontext()

@@ -132,36 +132,72 @@ def make_features(spec: str, method: str = "simclr", profile: str = "cpu", out: 
 
 def _make_again(model, ds, x_all, p, done, adopt, log) -> dict:
     """The features file made again from the weights and put in place only if it is, bit for bit, the file the
-    record names. On another CPU it may not be: fp32 inference sums in another order on other kernels (AVX2
-    against AVX-512), and a few float16 values round the other way. Then nothing is put in place, unless
-    ``adopt``: this machine's file is kept and recorded (its sha256, k-NN accuracy and processor, the previous
-    sha256 beside them). Adopting changes the identity of every trial that reads the features."""
+    record names. On another machine it may not be: fp32 inference sums in another order on other kernels
+    (AVX2 against AVX-512, a GPU), and a few float16 values round the other way. Then nothing is put in place,
+    unless ``adopt`` and no trial under the results root read the recorded file: this machine's file is kept
+    and recorded (its sha256, k-NN accuracy and machine, appended to ``adopted`` with the previous sha256).
+    Adopting changes the identity of every trial that reads the features from then on."""
     model.encoder.load_state_dict(torch.load(p["pt"]))   # float16 values into float32 parameters
-    made = p["npy"] + ".new"
-    feats = _write_features(model, x_all, made)
-    sha = sha256_file(made)
-    if sha == done["features_sha256"]:
-        os.replace(made, p["npy"])
-        log(f"albench features: {p['npy']} made again from the encoder's weights")
-        return done
-    if not adopt:
-        os.remove(made)
-        there = done.get("versions", {}).get("processor", "a processor it does not name")
-        raise ConfigError(f"{p['npy']} made again from {p['pt']} on this machine ({processor()}) is not the file "
-                          f"{p['json']} records (made on {there}): fp32 inference differs in its last bits between "
-                          f"CPU kernels. Nothing was written. Restore the recorded file (it is tracked: git checkout "
-                          f"-- {p['npy']}), or adopt this machine's with --adopt (a trial recorded with the old file "
-                          "is then another trial: it refuses to resume)")
-    os.replace(made, p["npy"])
-    knn = dict(done["knn"], features=_knn(model.encoder, ds, x_all, feats))
-    record = dict(done, features_sha256=sha, knn=knn,
-                  adopted={"previous_sha256": done["features_sha256"], "previous_knn": done["knn"]["features"],
-                           "why": "made again from the same weights on another CPU", "versions": versions(),
-                           "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    atomic_write(p["json"], json.dumps(record, indent=1))
+    made = p["npy"] + ".tmp-remade"
+    try:
+        feats = _write_features(model, x_all, made)
+        sha = sha256_file(made)
+        if sha == done["features_sha256"]:
+            os.replace(made, p["npy"])
+            log(f"albench features: {p['npy']} made again from the encoder's weights")
+            return done
+        here = _machine(x_all.device)
+        if not adopt:
+            raise ConfigError(f"{p['npy']} made again from {p['pt']} on this machine ({here}) is not the file "
+                              f"{p['json']} records (made on {_made_on(done)}): fp32 inference differs in its "
+                              f"last bits between kernels. Nothing was written. Restore the recorded file (it is "
+                              f"tracked: git checkout -- {p['npy']}), or adopt this machine's with --adopt (a "
+                              "trial recorded with the old file is then another trial: it refuses to resume)")
+        readers = _trials_reading(done["features_sha256"], os.path.dirname(os.path.dirname(os.path.dirname(p["npy"]))))
+        if readers:
+            raise ConfigError(f"not adopted: {len(readers)} trial(s) read the recorded {p['npy']} (e.g. "
+                              f"{readers[0]}); restore that file instead (git checkout -- {p['npy']})")
+        knn = dict(done["knn"], features=_knn(model.encoder, ds, x_all, feats))
+        history = done.get("adopted", [])
+        history = [history] if isinstance(history, dict) else list(history)
+        record = dict(done, features_sha256=sha, knn=knn, adopted=history + [{
+            "previous_sha256": done["features_sha256"], "previous_knn": done["knn"]["features"],
+            "why": "made again from the same weights on another machine", "machine": here, "versions": versions(),
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}])
+        atomic_write(p["json"], json.dumps(record, indent=1))   # the record first: a stop between the two
+        os.replace(made, p["npy"])                              # writes leaves a file the next run remakes
+    finally:
+        if os.path.exists(made):
+            os.remove(made)
     log(f"albench features: {p['npy']} made again on this machine and adopted: sha256 {sha[:16]} (was "
         f"{done['features_sha256'][:16]}), k-NN accuracy {knn['features']:.4f} (was {done['knn']['features']:.4f})")
     return record
+
+
+def _machine(dev) -> str:
+    return processor() if dev.type == "cpu" else torch.cuda.get_device_name(dev)
+
+
+def _made_on(done: dict) -> str:
+    """The machine the recorded features file was made on, as its record says."""
+    adopted = done.get("adopted") or []
+    if adopted:
+        last = adopted if isinstance(adopted, dict) else adopted[-1]
+        return last.get("machine") or last.get("versions", {}).get("processor") or "a machine it does not name"
+    v = done.get("versions", {})
+    return (v.get("gpu") if str(done.get("device", "cpu")).startswith("cuda") else v.get("processor")) \
+        or "a machine it does not name"
+
+
+def _trials_reading(sha: str, results: str) -> list:
+    """The config.json files under ``results`` whose trial read the features file of this sha256."""
+    found = []
+    for folder, _, files in os.walk(results):
+        if "config.json" in files:
+            with open(os.path.join(folder, "config.json"), errors="replace") as f:
+                if sha in f.read():
+                    found.append(os.path.join(folder, "config.json"))
+    return sorted(found)
 
 
 def _knn(encoder, ds, x_all, feats=None) -> float:

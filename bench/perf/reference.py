@@ -6,7 +6,7 @@ import time
 import numpy as np
 import torch
 
-from bench.core.device import sync
+from bench.core.device import conv_backend, sync
 from bench.core.models import build_classifier
 from bench.trial.timing import data, timed
 from strategies._api import random_argmax
@@ -57,12 +57,13 @@ def reference_rate(cfg, n, channels, size, device, epochs, workers):
         return seen
 
     model.train()
-    epoch()  # warm-up (workers start, cuDNN picks kernels)
-    sync(device)
-    t0, seen = time.perf_counter(), 0
-    for _ in range(epochs):
-        seen += epoch()
-    sync(device)
+    with conv_backend(cfg.width, device):   # oneDNN off only where it is unsafe (a narrow net on AVX2)
+        epoch()  # warm-up (workers start, cuDNN picks kernels)
+        sync(device)
+        t0, seen = time.perf_counter(), 0
+        for _ in range(epochs):
+            seen += epoch()
+        sync(device)
     return seen / (time.perf_counter() - t0)
 
 

@@ -31,27 +31,32 @@ def is_named(features) -> bool:
 
 def named_feature_file(name: str, dataset) -> str:
     """The ``.npy`` of the feature set ``name`` made by ``albench features`` for ``dataset``'s base
-    (``<features root>/<base>/<name>.npy``); ValueError naming the command that makes it when it is missing, or
-    when it was made from other data than this dataset's (its provenance records the data's fingerprint)."""
+    (``<features root>/<base>/<name>.npy``); ValueError naming the command that makes it when it is missing,
+    when it was made from other data than this dataset's (its provenance records the data's fingerprint), or
+    when it is not the file its provenance names (its sha256: a remake on another CPU is put in place only by
+    ``albench features --adopt``, which records it)."""
     base = getattr(dataset, "base", "") or str(getattr(dataset, "spec", ""))
     folder = os.path.join(features_root(), re.sub(r"[^A-Za-z0-9._+=-]", "_", base))
     path = os.path.join(folder, f"{name}.npy")
     if not os.path.isfile(path):
-        weights = os.path.isfile(os.path.join(folder, f"{name}.pt"))   # committed; the .npy is not (its size)
-        raise ValueError(f"no {name!r} features of {base} here ({path} does not exist): make them with "
-                         f"`albench features --data {base} --method {name}`"
-                         + (" (its encoder's weights are here: that makes the file again from them, checked "
-                            "against its recorded sha256, in about a minute)" if weights else "")
-                         + " (or set ALBENCH_FEATURES to where they are)")
+        raise ValueError(f"no {name!r} features of {base} here ({path} does not exist): they are tracked in git "
+                         f"where made for this project (git checkout -- {path}); else make them with `albench "
+                         f"features --data {base} --method {name}` (or set ALBENCH_FEATURES to where they are)")
     try:
         with open(os.path.join(folder, f"{name}.json")) as f:
-            made_from = json.load(f)["run"]["data_fingerprint"]
-    except (OSError, ValueError, KeyError, TypeError):
-        made_from = None
+            record = json.load(f)
+    except (OSError, ValueError):
+        record = {}
+    made_from = (record.get("run") or {}).get("data_fingerprint") if isinstance(record, dict) else None
     if made_from and getattr(dataset, "fingerprint", "") and made_from != dataset.fingerprint:
         raise ValueError(f"{path} was made from other {base} data (fingerprint {made_from}, this data's is "
                          f"{dataset.fingerprint}): make them again with `albench features --data {base} "
                          f"--method {name}`")
+    recorded = record.get("features_sha256") if isinstance(record, dict) else None
+    if recorded and file_sha256(path) != recorded:
+        raise ValueError(f"{path} is not the file its record {name}.json names (sha256 {recorded[:16]}...): "
+                         f"restore it (git checkout -- {path}) or run `albench features --data {base} --method "
+                         f"{name}`, which makes it again from the weights and checks it")
     return path
 
 

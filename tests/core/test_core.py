@@ -163,14 +163,18 @@ def test_narrow_nets_run_without_onednn_only_on_avx2_cpus(monkeypatch):
     # torch 2.14.1's oneDNN corrupts the heap in narrow convolutions' backward on AVX2 (docs/caveats.md)
     import torch
 
+    from bench.core import device
     from bench.core.device import conv_backend, onednn_unsafe
 
     before = torch.backends.mkldnn.enabled
-    for capability, width, off in [("AVX2", 4, True), ("AVX2", 8, False), ("AVX512", 4, False)]:
-        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+    for avx2_only, width, off in [(True, 4, True), (True, 8, False), (False, 4, False)]:
+        monkeypatch.setattr(device, "avx2_without_avx512", lambda a=avx2_only: a)
         assert onednn_unsafe(width) == off
         with conv_backend(width, "cpu"):
             assert torch.backends.mkldnn.enabled == (before and not off)
         assert torch.backends.mkldnn.enabled == before   # restored after
+    with pytest.raises(RuntimeError), conv_backend(4, "cpu"):   # ... and after an error inside
+        raise RuntimeError("a failing step")
+    assert torch.backends.mkldnn.enabled == before
     with conv_backend(4, "cuda"):   # never touched off the CPU (no CUDA device needed to ask)
         assert torch.backends.mkldnn.enabled == before

@@ -55,6 +55,7 @@ def test_features_end_to_end_and_made_again_from_the_weights(features_root):
 
 
 def test_features_another_cpu_makes_are_never_put_in_place_unasked(features_root):
+    from bench.core.device import processor
     from bench.core.errors import ConfigError
 
     rec = run(features_root)
@@ -69,12 +70,24 @@ def test_features_another_cpu_makes_are_never_put_in_place_unasked(features_root
     with pytest.raises(ConfigError, match=r"\(made on another CPU\).*Nothing was written.*--adopt"):
         run(features_root)
     assert sorted(os.listdir(os.path.dirname(p["npy"]))) == ["simclr.json", "simclr.pt"]   # no file, no .new
+    trial = os.path.join(os.path.dirname(features_root), "out", "digits", "typiclust_simclr", "seed0")
+    os.makedirs(trial)
+    with open(os.path.join(trial, "config.json"), "w") as f:   # a trial that read the recorded file
+        json.dump({"identity": {"strategy_provenance": {"features_sha256": "0" * 64}}}, f)
+    with pytest.raises(ConfigError, match="not adopted: 1 trial"):
+        run(features_root, adopt=True)
+    assert sorted(os.listdir(os.path.dirname(p["npy"]))) == ["simclr.json", "simclr.pt"]
+    os.remove(os.path.join(trial, "config.json"))
     adopted = run(features_root, adopt=True)
     assert adopted["features_sha256"] == make.sha256_file(p["npy"]) == rec["features_sha256"]
-    assert adopted["adopted"]["previous_sha256"] == "0" * 64 and adopted["knn"] == rec["knn"]
+    assert adopted["adopted"][-1]["previous_sha256"] == "0" * 64 and adopted["knn"] == rec["knn"]
+    assert adopted["adopted"][-1]["machine"] == processor()
     with open(p["json"]) as f:
         assert json.load(f) == json.loads(json.dumps(adopted))
     assert run(features_root) == adopted          # adopted once: found finished from then on
+    np.save(p["npy"], good[::-1])                 # a trial refuses a file that is not the recorded one
+    with pytest.raises(ValueError, match="is not the file its record simclr.json names"):
+        get_strategy("typiclust", features="simclr").check_data(get_dataset("digits_dom1"))
 
 
 def test_a_killed_run_resumes_and_ends_with_the_same_features(features_root, tmp_path, monkeypatch):
@@ -123,10 +136,7 @@ def test_a_missing_feature_set_names_the_command_that_makes_it(features_root):
     with pytest.raises(ValueError, match="albench features --data digits --method simclr`") as err:
         s.check_data(get_dataset("digits_dom1"))
     assert "weights" not in str(err.value)
-    os.makedirs(os.path.join(features_root, "digits"), exist_ok=True)
-    open(os.path.join(features_root, "digits", "simclr.pt"), "wb").close()   # a fresh clone: the weights only
-    with pytest.raises(ValueError, match="encoder's weights are here: that makes the file again from them"):
-        s.check_data(get_dataset("digits_dom1"))
+    assert "git checkout -- " in str(err.value)   # the tracked file first: a remake elsewhere is other bytes
     with pytest.raises(Exception, match="base dataset"):
         run_spec = make.make_features("digits_dom1", "simclr", "smoke", features_root, "cpu", progress=False)
         assert run_spec is None
