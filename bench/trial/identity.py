@@ -46,13 +46,26 @@ LEGACY_IDENTITY = {"precision": "fp32"}
 def identity_differences(saved: dict, identity: dict) -> list:
     """The fields in which two trial identities differ. Where both carry the same data fingerprint (the
     sha256 of the base data), the file's path (``data_source``) is provenance, not identity: the same data
-    moved or reached by another path resumes. A field the saved identity predates reads as its
-    ``LEGACY_IDENTITY`` value."""
+    moved or reached by another path resumes; so is a feature file's path beside its sha256. A field the
+    saved identity predates reads as its ``LEGACY_IDENTITY`` value."""
     saved = {**LEGACY_IDENTITY, **saved}
     diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
     if saved.get("data_fingerprint") and saved.get("data_fingerprint") == identity.get("data_fingerprint"):
         diff = [k for k in diff if k != "data_source"]
+    if "strategy_provenance" in diff and _hashes_only(saved.get("strategy_provenance")) == \
+            _hashes_only(identity.get("strategy_provenance")):   # the same feature files reached by another path
+        diff.remove("strategy_provenance")
     return diff
+
+
+def _hashes_only(provenance):
+    """``strategy_provenance`` with the path of each file that carries its sha256 left out (the sha256 is the
+    identity: a clone at another path, or the features root moved, resumes)."""
+    if isinstance(provenance, dict):
+        if "features_sha256" in provenance:
+            return {k: v for k, v in provenance.items() if k != "features"}
+        return {k: _hashes_only(v) for k, v in provenance.items()}
+    return provenance
 
 
 def expected_identity(cfg, label: str, seed: int, strategy) -> dict:

@@ -11,6 +11,7 @@ from bench.core.pool import Pool
 from bench.features import make
 from bench.features.knn import knn_accuracy
 from bench.features.simclr import augment, nt_xent
+from bench.trial.identity import identity_differences
 from datasets import get_dataset
 from strategies import get_strategy
 from strategies.testing import make_pool
@@ -123,6 +124,11 @@ def test_rows_follow_train_index_and_the_identity_holds_the_features(features_ro
         s.check_data(ds)
         prov = s.provenance()
         assert prov["features"].endswith(os.path.join("digits", "simclr.npy")) and len(prov["features_sha256"]) == 64
+        moved = dict(prov, features="/elsewhere/digits/simclr.npy")   # a clone at another path: the same trial
+        here = {"precision": "fp32", "strategy_provenance": prov}
+        assert identity_differences(dict(here, strategy_provenance=moved), here) == []
+        assert identity_differences(dict(here, strategy_provenance=dict(prov, features_sha256="0" * 64)),
+                                    here) == ["strategy_provenance"]
     model = build_classifier("resnet18", ds.num_classes, ds.x_train.shape[1], width=4).eval()
     pool = Pool(torch.from_numpy(ds.x_train), ds.y_train, np.arange(10), model, ds.num_classes,
                 np.random.default_rng(0), "cpu", source_index=ds.train_index)   # as the loop builds it
