@@ -99,6 +99,9 @@ def _provenance(doc, configs):
         for k in ("albench", "python", "torch", "torchvision", "numpy", "scikit-learn", "pandas", "cuda",
                   "platform"):
             vals[k] = str(v.get(k))
+        # seeded fp32 differs in its last bits between CPU kernel sets: where each trial started (its rounds.jsonl
+        # says where each round ran); trials started before 2026-12-07 did not record it
+        vals["processor (first round)"] = v.get("processor") or "not recorded"
         for k, val in vals.items():
             fields.setdefault(k, Counter())[val] += 1
     fields = OrderedDict((k, c) for k, c in fields.items() if set(c) != {"None"})
