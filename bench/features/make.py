@@ -29,6 +29,7 @@ from bench.features.knn import knn_accuracy, raw_pixels
 from bench.features.simclr import SimCLR, embed_all, train_epoch
 from bench.trial.preflight import import_datasets
 from bench.trial.store import atomic_write, safe_name, versions
+from strategies._shared.feature_source import file_sha256
 
 METHODS = ("simclr",)
 
@@ -60,16 +61,6 @@ def to_bytes(obj) -> bytes:
     return buf.getvalue()
 
 
-def sha256_file(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def make_features(spec: str, method: str = "simclr", profile: str = "cpu", out: str = None, device: str = "auto",
                   data_root: str = None, seed: int = 0, epochs: int = 0, progress: bool = True, log=None,
                   adopt: bool = False) -> dict:
@@ -95,7 +86,7 @@ def make_features(spec: str, method: str = "simclr", profile: str = "cpu", out: 
     model = _model(ds, recipe, seed, dev, precision)
     done = _read_json(p["json"])
     if done and done.get("run") == run_id:
-        if not os.path.exists(p["npy"]) or sha256_file(p["npy"]) != done["features_sha256"]:
+        if not os.path.exists(p["npy"]) or file_sha256(p["npy"]) != done["features_sha256"]:
             done = _make_again(model, ds, x_all, p, done, adopt, log)
         log(f"albench features: {method} of {spec} already made ({p['json']}); k-NN accuracy "
             f"{done['knn']['features']:.4f} (raw pixels {done['knn']['raw_pixels']:.4f})")
@@ -141,7 +132,7 @@ def _make_again(model, ds, x_all, p, done, adopt, log) -> dict:
     made = p["npy"] + ".tmp-remade"
     try:
         feats = _write_features(model, x_all, made)
-        sha = sha256_file(made)
+        sha = file_sha256(made)
         if sha == done["features_sha256"]:
             os.replace(made, p["npy"])
             log(f"albench features: {p['npy']} made again from the encoder's weights")
@@ -158,9 +149,7 @@ def _make_again(model, ds, x_all, p, done, adopt, log) -> dict:
             raise ConfigError(f"not adopted: {len(readers)} trial(s) read the recorded {p['npy']} (e.g. "
                               f"{readers[0]}); restore that file instead (git checkout -- {p['npy']})")
         knn = dict(done["knn"], features=_knn(model.encoder, ds, x_all, feats))
-        history = done.get("adopted", [])
-        history = [history] if isinstance(history, dict) else list(history)
-        record = dict(done, features_sha256=sha, knn=knn, adopted=history + [{
+        record = dict(done, features_sha256=sha, knn=knn, adopted=_adoptions(done) + [{
             "previous_sha256": done["features_sha256"], "previous_knn": done["knn"]["features"],
             "why": "made again from the same weights on another machine", "machine": here, "versions": versions(),
             "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}])
@@ -178,11 +167,16 @@ def _machine(dev) -> str:
     return processor() if dev.type == "cpu" else torch.cuda.get_device_name(dev)
 
 
+def _adoptions(done: dict) -> list:
+    """The record's adoptions, oldest first (the first one recorded, on 2026-12-07, is a single dict)."""
+    adopted = done.get("adopted") or []
+    return [adopted] if isinstance(adopted, dict) else list(adopted)
+
+
 def _made_on(done: dict) -> str:
     """The machine the recorded features file was made on, as its record says."""
-    adopted = done.get("adopted") or []
-    if adopted:
-        last = adopted if isinstance(adopted, dict) else adopted[-1]
+    if _adoptions(done):
+        last = _adoptions(done)[-1]
         return last.get("machine") or last.get("versions", {}).get("processor") or "a machine it does not name"
     v = done.get("versions", {})
     return (v.get("gpu") if str(done.get("device", "cpu")).startswith("cuda") else v.get("processor")) \
@@ -244,7 +238,7 @@ def _finish(model, ds, x_all, p, run_id, recipe, losses, seconds, precision, dev
     knn = {"k": 20, "features": _knn(model.encoder, ds, x_all, feats),
            "raw_pixels": knn_accuracy(raw_pixels(x_all), y_tr, raw_pixels(x_test), y_te),
            "random_encoder": _knn(random, ds, x_all)}
-    record = {"run": run_id, "features_file": os.path.basename(p["npy"]), "features_sha256": sha256_file(p["npy"]),
+    record = {"run": run_id, "features_file": os.path.basename(p["npy"]), "features_sha256": file_sha256(p["npy"]),
               "shape": list(feats.shape), "dtype": "float16", "rows": "one per base training image, in order",
               "knn": knn, "epochs_done": len(losses), "loss_per_epoch": losses, "train_seconds": seconds,
               "evaluate_seconds": time.perf_counter() - t0, "precision": precision, "device": str(dev),

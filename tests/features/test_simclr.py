@@ -14,6 +14,7 @@ from bench.features.simclr import augment, nt_xent
 from bench.trial.identity import identity_differences
 from datasets import get_dataset
 from strategies import get_strategy
+from strategies._shared.feature_source import file_sha256
 from strategies.testing import make_pool
 
 
@@ -52,7 +53,7 @@ def test_features_end_to_end_and_made_again_from_the_weights(features_root):
     assert rec["run"]["data_fingerprint"] == ds.fingerprint and rec["epochs_done"] == 2
     assert not os.path.exists(p["ckpt"])   # a finished run leaves no checkpoint
     os.remove(p["npy"])
-    assert run(features_root)["features_sha256"] == rec["features_sha256"] == make.sha256_file(p["npy"])
+    assert run(features_root)["features_sha256"] == rec["features_sha256"] == file_sha256(p["npy"])
 
 
 def test_features_another_cpu_makes_are_never_put_in_place_unasked(features_root):
@@ -63,7 +64,7 @@ def test_features_another_cpu_makes_are_never_put_in_place_unasked(features_root
     p = make.paths(features_root, "digits", "simclr")
     good = np.load(p["npy"])
     np.save(p["npy"], good[::-1])                 # a changed file is made again in place: it is the recorded one
-    assert run(features_root) == rec and make.sha256_file(p["npy"]) == rec["features_sha256"]
+    assert run(features_root) == rec and file_sha256(p["npy"]) == rec["features_sha256"]
     other = dict(rec, features_sha256="0" * 64, versions=dict(rec["versions"], processor="another CPU"))
     with open(p["json"], "w") as f:               # as if recorded on a CPU whose kernels round otherwise
         json.dump(other, f)
@@ -80,7 +81,7 @@ def test_features_another_cpu_makes_are_never_put_in_place_unasked(features_root
     assert sorted(os.listdir(os.path.dirname(p["npy"]))) == ["simclr.json", "simclr.pt"]
     os.remove(os.path.join(trial, "config.json"))
     adopted = run(features_root, adopt=True)
-    assert adopted["features_sha256"] == make.sha256_file(p["npy"]) == rec["features_sha256"]
+    assert adopted["features_sha256"] == file_sha256(p["npy"]) == rec["features_sha256"]
     assert adopted["adopted"][-1]["previous_sha256"] == "0" * 64 and adopted["knn"] == rec["knn"]
     assert adopted["adopted"][-1]["machine"] == processor()
     with open(p["json"]) as f:
