@@ -105,7 +105,8 @@ def scores(rows: pd.DataFrame, value: str, measure: str, datasets) -> pd.DataFra
     dropped). Columns strategy, seed, score."""
     rows = rows[rows["dataset"].isin(datasets)]
     if rows.empty:
-        return pd.DataFrame(columns=["strategy", "seed", "score"])
+        return pd.DataFrame({"strategy": pd.Series(dtype=object), "seed": pd.Series(dtype=int),
+                             "score": pd.Series(dtype=float)})
     keys = ["dataset", "strategy", "seed"]
     if measure == "avg":   # a non-finite round makes the trial's score NaN (left out below), never skipped
         per = rows.groupby(keys, sort=False)[value].agg(lambda v: v.to_numpy(float).mean())
@@ -115,7 +116,7 @@ def scores(rows: pd.DataFrame, value: str, measure: str, datasets) -> pd.DataFra
     per = per.rename("score").reset_index()
     per = per[per.groupby(["strategy", "seed"])["dataset"].transform("nunique") == len(set(datasets))]
     out = per.groupby(["strategy", "seed"], sort=False)["score"].mean().reset_index()
-    out["score"] *= 100.0
+    out["score"] = out["score"].astype(float) * 100.0   # float even when no trial covers every dataset yet
     return out
 
 

@@ -41,6 +41,23 @@ class Tree:
             self._groups[group] = (df, configs)
         return self._groups[group]
 
+    def round_processors(self, group, dataset, strategy, seed) -> list:
+        """Where each round of a trial ran, as its ``rounds.jsonl`` records it (a resumed trial may have moved
+        machines; rounds made before 2026-12-07 say "not recorded", as does a line that is not JSON)."""
+        out = []
+        try:
+            with open(os.path.join(trial_dir(os.path.join(self.root, group), dataset, strategy, seed),
+                                   "rounds.jsonl"), errors="replace") as f:
+                for line in f:
+                    if line.strip():
+                        try:
+                            out.append(json.loads(line).get("processor") or "not recorded")
+                        except (ValueError, AttributeError):
+                            out.append("not recorded")
+        except OSError:
+            pass
+        return out
+
 
 class Trials:
     """An artifact's trials: the rows of the finished ones made under the profile's configuration, and

@@ -87,7 +87,9 @@ def shown_source(source: str, data_root: str) -> str:
     return os.path.basename(source) if os.path.isabs(source) else source
 
 
-def _provenance(doc, configs):
+def _provenance(doc, configs, round_processors=None):
+    """The versions and machines of the finished trials used (``configs``: one config.json each) and, from
+    ``round_processors`` (one list per trial, a processor per round), where their rounds ran."""
     if not configs:
         return
     fields = OrderedDict()
@@ -108,6 +110,12 @@ def _provenance(doc, configs):
     doc.p(f"Provenance, from the `config.json` of the {len(configs)} distinct finished trials used (value: trials):")
     doc.table(["item", "value (trials)"],
               [[k, "; ".join(f"{v} ({n})" for v, n in sorted(c.items()))] for k, c in fields.items()])
+    if round_processors:   # the config names where a trial started; a resumed one may have finished elsewhere
+        rounds = Counter(p for ps in round_processors for p in ps)
+        moved = sum(len(set(ps)) > 1 for ps in round_processors)
+        doc.p(f"Where their {sum(rounds.values())} rounds ran, from each round's record in `rounds.jsonl` "
+              "(value: rounds): " + "; ".join(f"{v} ({n})" for v, n in sorted(rounds.items()))
+              + f". {_n(moved, 'trial')} ran on more than one processor (resumed on another machine).")
     sources = Counter()
     for c in configs:
         i = c.get("identity") or {}
@@ -242,7 +250,7 @@ def _about(doc, profile, tree, gathered):
     for _, t in gathered:
         skip = {k for k, *_ in t.partial} | {k for k, _ in t.other}
         used.update({k: c for k, c in t.configs.items() if c and k not in skip})
-    _provenance(doc, list(used.values()))
+    _provenance(doc, list(used.values()), [tree.round_processors(*k) for k in used])
     _compute(doc, tree, gathered)
     if tree.unreadable:
         doc.h(2, "Unreadable results (left out)")

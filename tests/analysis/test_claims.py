@@ -70,6 +70,15 @@ def test_fewer_than_two_seeds_is_not_measured():
     assert body[0][head.index("judged on")] == "`d1`"
 
 
+def test_no_trial_on_the_claims_datasets_or_on_all_of_them_is_not_measured():
+    """Trials on only one of a claim's two datasets (or on none of them): a verdict, never a crash on an empty
+    table's untyped scores."""
+    df = rows({"random": [[0.2], [0.3]], "vabal": [[0.3], [0.4]]}, datasets=("d1",))
+    for datasets in (["d1", "d2"], ["d3"]):
+        v = claims.check(CLAIM, df, "accuracy", datasets)
+        assert v.verdict == "not measured" and v.n == 0 and "needs 2 or more seeds" in v.reason
+
+
 def test_non_finite_scores_are_left_out_and_final_is_the_last_round():
     df = rows({"random": [[0.5, 0.5], [0.6, 0.6], [0.55, 0.55]], "vabal": [[0.6, 0.6], [0.7, 0.7], [0.6, 0.65]]},)
     df = df.rename(columns={"accuracy": "val_accuracy"})

@@ -435,6 +435,24 @@ def test_unreadable_table_is_reported(tmp_path):
     assert re.search(rf"`table1/{d}`: [^\n]*`vabal` seed 0, 1(;|\n)", md)
 
 
+def test_provenance_counts_where_each_round_ran(tmp_path):
+    """A resumed trial may finish on another machine: the report counts rounds per processor from each round's
+    record, not only the processor a trial's config.json names (where it started)."""
+    root = str(tmp_path / "paper-smoke")
+    _, cfgs = run_cfgs(SMOKE, "table1", root)
+    run, d, cfg = cfgs[0]
+    for seed, where in ((0, ["CPU A", "CPU A", "CPU B"]), (1, [None, None, "CPU A"])):
+        write_trial(cfg, "vabal", seed, [0.5] * 3, [0.5] * 3)
+        path = os.path.join(trial_dir(cfg.out, d, "vabal", seed), "rounds.jsonl")
+        records = [json.loads(line) for line in open(path)]
+        with open(path, "w") as f:
+            f.write("".join(json.dumps(dict(r, **({"processor": p} if p else {}))) + "\n"
+                            for r, p in zip(records, where)))
+    md = open(write_report("smoke", root, only=["table1"])[1]).read()
+    assert ("Where their 6 rounds ran, from each round's record in `rounds.jsonl` (value: rounds): CPU A (3); "
+            "CPU B (1); not recorded (2). 2 trials ran on more than one processor") in md
+
+
 def test_claims_section_recomputes_from_the_tables(tree):
     """The claims table's Δ for 'vabal > random' on Fig. 3(b) equals the paired difference computed here
     (per seed: mean over rounds, then over the three datasets), and its verdict follows the rule."""
