@@ -12,6 +12,8 @@ from bench.paper.sections import as_bool
 from bench.trial.identity import LEGACY_IDENTITY, config_identity
 from bench.trial.store import trial_dir
 
+UNRECORDED = "not recorded"   # where a round ran, for rounds made before 2026-12-07 recorded it
+
 
 # ---------------------------------------------------------------------------------------------- results
 class Tree:
@@ -51,9 +53,9 @@ class Tree:
                 for line in f:
                     if line.strip():
                         try:
-                            out.append(json.loads(line).get("processor") or "not recorded")
+                            out.append(json.loads(line).get("processor") or UNRECORDED)
                         except (ValueError, AttributeError):
-                            out.append("not recorded")
+                            out.append(UNRECORDED)
         except OSError:
             pass
         return out

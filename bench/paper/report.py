@@ -23,7 +23,7 @@ from bench.analysis.collect import recorded_seconds
 from bench.core.errors import ConfigError
 from bench.paper.doc import Doc
 from bench.paper.draw import DRAW, Context, rare_shares
-from bench.paper.gather import Tree, Trials, gather
+from bench.paper.gather import UNRECORDED, Tree, Trials, gather
 from bench.paper.manifest import command, load_manifest, load_profile, resolve
 from bench.trial.store import atomic_write
 
@@ -103,7 +103,7 @@ def _provenance(doc, configs, round_processors=None):
             vals[k] = str(v.get(k))
         # seeded fp32 differs in its last bits between CPU kernel sets: where each trial started (its rounds.jsonl
         # says where each round ran); trials started before 2026-12-07 did not record it
-        vals["processor (first round)"] = v.get("processor") or "not recorded"
+        vals["processor (first round)"] = v.get("processor") or UNRECORDED
         for k, val in vals.items():
             fields.setdefault(k, Counter())[val] += 1
     fields = OrderedDict((k, c) for k, c in fields.items() if set(c) != {"None"})
@@ -112,10 +112,13 @@ def _provenance(doc, configs, round_processors=None):
               [[k, "; ".join(f"{v} ({n})" for v, n in sorted(c.items()))] for k, c in fields.items()])
     if round_processors:   # the config names where a trial started; a resumed one may have finished elsewhere
         rounds = Counter(p for ps in round_processors for p in ps)
-        moved = sum(len(set(ps)) > 1 for ps in round_processors)
+        moved = sum(len(set(ps) - {UNRECORDED}) > 1 for ps in round_processors)
+        straddle = sum(UNRECORDED in ps and len(set(ps)) > 1 for ps in round_processors)
         doc.p(f"Where their {sum(rounds.values())} rounds ran, from each round's record in `rounds.jsonl` "
               "(value: rounds): " + "; ".join(f"{v} ({n})" for v, n in sorted(rounds.items()))
-              + f". {_n(moved, 'trial')} ran on more than one processor (resumed on another machine).")
+              + f". {_n(moved, 'trial')} ran on more than one recorded processor (resumed on another machine)"
+              + (f"; {_n(straddle, 'trial')} began before processors were recorded and finished after."
+                 if straddle else "."))
     sources = Counter()
     for c in configs:
         i = c.get("identity") or {}

@@ -441,16 +441,18 @@ def test_provenance_counts_where_each_round_ran(tmp_path):
     root = str(tmp_path / "paper-smoke")
     _, cfgs = run_cfgs(SMOKE, "table1", root)
     run, d, cfg = cfgs[0]
-    for seed, where in ((0, ["CPU A", "CPU A", "CPU B"]), (1, [None, None, "CPU A"])):
-        write_trial(cfg, "vabal", seed, [0.5] * 3, [0.5] * 3)
-        path = os.path.join(trial_dir(cfg.out, d, "vabal", seed), "rounds.jsonl")
+    for strategy, seed, where in (("vabal", 0, ["CPU A", "CPU A", "CPU B"]), ("vabal", 1, [None, None, "CPU A"]),
+                                  ("vabal_prior", 0, ["CPU B"] * 3)):
+        write_trial(cfg, strategy, seed, [0.5] * 3, [0.5] * 3)
+        path = os.path.join(trial_dir(cfg.out, d, strategy, seed), "rounds.jsonl")
         records = [json.loads(line) for line in open(path)]
         with open(path, "w") as f:
             f.write("".join(json.dumps(dict(r, **({"processor": p} if p else {}))) + "\n"
                             for r, p in zip(records, where)))
     md = open(write_report("smoke", root, only=["table1"])[1]).read()
-    assert ("Where their 6 rounds ran, from each round's record in `rounds.jsonl` (value: rounds): CPU A (3); "
-            "CPU B (1); not recorded (2). 2 trials ran on more than one processor") in md
+    assert ("Where their 9 rounds ran, from each round's record in `rounds.jsonl` (value: rounds): CPU A (3); "
+            "CPU B (4); not recorded (2). 1 trial ran on more than one recorded processor (resumed on another "
+            "machine); 1 trial began before processors were recorded and finished after.") in md
 
 
 def test_claims_section_recomputes_from_the_tables(tree):
