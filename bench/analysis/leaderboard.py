@@ -6,6 +6,8 @@ Pure functions of the tidy results table (one row per strategy, seed and round, 
 - ``regime_scores``: per (strategy, seed) the normalised area under the accuracy curve (``stats.normalised_auc``),
   the last round's accuracy and balanced accuracy, the labelled pool's share of the regime's rare classes at the
   last round, and the seconds spent selecting over the whole trial;
+- ``start_spread``: per seed, the distinct accuracies of round 0 (the same experiment for every strategy), which
+  differ only where trials ran on different CPUs: the machines' share of a paired difference's noise;
 - ``regime_table``: those as mean ± std over seeds per strategy, with the nAUC's difference from the baseline
   paired by seed (a 95 % t-interval, ``stats.paired_differences``) and its sign as a verdict;
 - ``ranking``: the mean over regimes of each strategy's rank by mean nAUC (1 = best), with a percentile
@@ -52,6 +54,22 @@ def regime_scores(rows: pd.DataFrame, rare_columns: Sequence[str] = ()) -> pd.Da
                     if "select_seconds" in g else float("nan")})
     return pd.DataFrame(out, columns=["strategy", "seed", "nauc", "final", "final_balanced", "rare_share",
                                       "select_s"])
+
+
+def start_spread(rows: pd.DataFrame) -> pd.DataFrame:
+    """Round 0 of one regime is one experiment for every strategy of a seed (the same initial pool, the same
+    training seed), so its accuracy repeats exactly on one machine; where trials of a seed disagree there, they
+    ran on CPUs whose fp32 kernels differ. Per seed, each distinct round-0 accuracy, how many trials reached it
+    and the processors their round 0 ran on (a sorted tuple; from the optional column ``processor``), sorted."""
+    first = rows[rows["round"] == 0]
+    if first.empty:
+        return pd.DataFrame(columns=["seed", "accuracy", "trials", "processors"])
+    # accuracy is written with a fixed number of decimals; rounding guards against a float read back differently
+    first = first.assign(accuracy=first["accuracy"].astype(float).round(6),
+                         processor=first["processor"] if "processor" in first else "not recorded")
+    out = first.groupby(["seed", "accuracy"]).agg(trials=("strategy", "size"),
+                                                  processors=("processor", lambda p: tuple(sorted(set(p)))))
+    return out.reset_index().sort_values(["seed", "accuracy"], ignore_index=True)
 
 
 def verdict(lo, hi, n) -> str:

@@ -90,11 +90,41 @@ def draw_leaderboard(doc, art, t, ctx):
         doc.p(f"Against `{ctx.baseline}` on `{d}` (nAUC, paired 95 % interval): better: {_names(by['better'], ref)}; "
               f"not distinguishable: {_names(by['no difference'], ref)}; worse: {_names(by['worse'], ref)}"
               + (f"; fewer than 2 paired seeds: {_names(by['n/a'], ref)}" if by["n/a"] else "") + ".")
+        _start_note(doc, d, here)
         oracle = [s for s in table["strategy"] if ref.get(s)]
         for s in oracle:
             pos = list(table["strategy"]).index(s) + 1
             doc.p(f"The reference line `{s}` (reads true labels, not deployable) ranks {pos} of {len(table)} by "
                   f"mean nAUC; {pos - 1} strateg{'y' if pos == 2 else 'ies'} above it.")
+
+
+def _where(processors):
+    return ["processor not recorded" if p == "not recorded" else p for p in processors]
+
+
+def _start_note(doc, d, rows):
+    """How far the machines that made a regime's trials move one and the same experiment (``lb.start_spread``)."""
+    spread = lb.start_spread(rows)
+    if spread.empty:
+        return
+    split = {k: g for k, g in spread.groupby("seed") if len(g) > 1}
+    if not split:
+        doc.p(f"Round 0 (the same initial pool and training seed for every strategy) reached one accuracy per seed "
+              f"in every trial on `{d}`: the paired differences start from the same point.")
+        return
+    seeds = "; ".join(f"seed {k}: " + ", ".join(f"{pct(a)} % ({_plural(n, 'trial')}; {' / '.join(_where(p))})"
+                                              for a, n, p in zip(g["accuracy"], g["trials"], g["processors"]))
+                      for k, g in split.items())
+    widest = max(g["accuracy"].max() - g["accuracy"].min() for g in split.values())
+    # one recorded processor behind two accuracies of a seed is not the machines' doing: say so, never hide it
+    shared = sorted({p for g in split.values() for p in set.intersection(*(set(x) for x in g["processors"]))
+                     if p != "not recorded"})
+    doc.p(f"Round 0 is the same experiment for every strategy of a seed (the same initial pool and training seed), "
+          f"yet on `{d}` it reached more than one accuracy: {seeds}. On different processors fp32 kernels differ in "
+          f"their last bits and training amplifies that: up to {pct(widest)} points here. A paired difference "
+          "between trials of two processors carries that noise beside the strategies' difference."
+          + (f" **The same processor ({'; '.join(shared)}) gave two round-0 accuracies of one seed: training was "
+             "not deterministic there; please report it.**" if shared else ""))
 
 
 @draw_kind("ranking")

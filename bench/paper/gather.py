@@ -116,5 +116,7 @@ def gather(art, tree: Tree, root: str, seeds=None) -> Trials:
                     elif not as_bool(sub["finished"]).all():
                         t.partial.append((key, int(sub["round"].max()), identity.get("rounds")))
                     else:
-                        t.frames.append(sub.assign(group=run.group, sweep=run.sweep))
+                        where = tree.round_processors(run.group, d, s, k)
+                        t.frames.append(sub.assign(group=run.group, sweep=run.sweep, processor=[
+                            where[r] if r < len(where) else UNRECORDED for r in sub["round"].astype(int)]))
     return t

@@ -130,6 +130,9 @@ def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(t
     report = open(os.path.join(root, "report-tiny", "report.md")).read()
     assert "# albench study `tiny`: profile `smoke`" in report
     assert "mean rank [95 % bootstrap]" in report and "`mine`" not in report
+    for d in ("digits", "digits_dom1"):   # seeded training repeats exactly on one machine: one round 0 per seed
+        assert (f"reached one accuracy per seed in every trial on `{d}`: the paired differences start from the "
+                "same point.") in report
     before = _mtimes(root)
     assert len(before) == 12
 
@@ -188,6 +191,30 @@ def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(t
            f"--report --publish {page} in place of --check {page}" in str(stop.value)
     assert cli.main([*common, "--check", page, "--publish", page]) == 2
     assert "--check runs alone" in capsys.readouterr().err
+
+
+def test_round_zero_accuracies_that_differ_are_named_with_their_processors():
+    """Round 0 is one experiment for every strategy of a seed: accuracies that differ there are shown with the
+    processors that made them, and two accuracies from one processor are flagged as nondeterminism."""
+    from bench.paper.doc import Doc
+    from bench.paper.draw_leaderboard import _start_note
+
+    def rows(first):
+        return pd.DataFrame([{"strategy": s, "seed": k, "round": r, "accuracy": a if r == 0 else 0.9,
+                              "processor": p} for s, k, a, p in first for r in (0, 1)])
+
+    spread = lb.start_spread(rows([("a", 0, 0.3439, "A"), ("b", 0, 0.3439, "A"), ("c", 0, 0.3722, "B"),
+                                   ("a", 1, 0.35, "A"), ("b", 1, 0.35, "B")]))
+    assert spread.to_dict("list") == {"seed": [0, 0, 1], "accuracy": [0.3439, 0.3722, 0.35], "trials": [2, 1, 2],
+                                      "processors": [("A",), ("B",), ("A", "B")]}
+    doc = Doc()
+    _start_note(doc, "d", rows([("a", 0, 0.3439, "A"), ("b", 0, 0.3439, "not recorded"), ("c", 0, 0.3722, "B")]))
+    text = doc.markdown()
+    assert "seed 0: 34.39 % (2 trials; A / processor not recorded), 37.22 % (1 trial; B)" in text
+    assert "up to 2.83 points here" in text and "not deterministic" not in text
+    doc = Doc()
+    _start_note(doc, "d", rows([("a", 0, 0.3439, "A"), ("b", 0, 0.3722, "A")]))
+    assert "**The same processor (A) gave two round-0 accuracies of one seed" in doc.markdown()
 
 
 def test_the_ranking_draws_when_a_point_estimate_falls_outside_its_bootstrap_interval(tmp_path):
