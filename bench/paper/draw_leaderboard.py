@@ -3,6 +3,8 @@ paired difference from the baseline, and which strategies beat it) and ``draw: r
 artifact: the mean rank with its bootstrap interval, the pairwise win/tie/loss matrix, and the short answer a
 study's README block shows). The numbers are ``bench.analysis.leaderboard``'s; registered in
 ``bench.paper.draw.DRAW`` like every other kind."""
+from collections import Counter
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -117,8 +119,8 @@ def _start_note(doc, d, rows):
                       for k, g in split.items())
     widest = max(g["accuracy"].max() - g["accuracy"].min() for g in split.values())
     # one recorded processor behind two accuracies of a seed is not the machines' doing: say so, never hide it
-    shared = sorted({p for g in split.values() for p in set.intersection(*(set(x) for x in g["processors"]))
-                     if p != "not recorded"})
+    shared = sorted({p for g in split.values() for p, n in Counter(x for ps in g["processors"] for x in ps).items()
+                     if n > 1 and p != "not recorded"})
     doc.p(f"Round 0 is the same experiment for every strategy of a seed (the same initial pool and training seed), "
           f"yet on `{d}` it reached more than one accuracy: {seeds}. On different processors fp32 kernels differ in "
           f"their last bits and training amplifies that: up to {pct(widest)} points here. A paired difference "

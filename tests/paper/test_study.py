@@ -213,7 +213,7 @@ def test_round_zero_accuracies_that_differ_are_named_with_their_processors():
     assert "seed 0: 34.39 % (2 trials; A / processor not recorded), 37.22 % (1 trial; B)" in text
     assert "up to 2.83 points here" in text and "not deterministic" not in text
     doc = Doc()
-    _start_note(doc, "d", rows([("a", 0, 0.3439, "A"), ("b", 0, 0.3722, "A")]))
+    _start_note(doc, "d", rows([("a", 0, 0.3439, "A"), ("b", 0, 0.3722, "A"), ("c", 0, 0.36, "B")]))
     assert "**The same processor (A) gave two round-0 accuracies of one seed" in doc.markdown()
 
 
