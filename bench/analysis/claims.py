@@ -116,7 +116,7 @@ def scores(rows: pd.DataFrame, value: str, measure: str, datasets) -> pd.DataFra
     per = per.rename("score").reset_index()
     per = per[per.groupby(["strategy", "seed"])["dataset"].transform("nunique") == len(set(datasets))]
     out = per.groupby(["strategy", "seed"], sort=False)["score"].mean().reset_index()
-    out["score"] = out["score"].astype(float) * 100.0   # float even when no trial covers every dataset yet
+    out["score"] *= 100.0
     return out
 
 
