@@ -60,13 +60,13 @@ def start_spread(rows: pd.DataFrame) -> pd.DataFrame:
     """Round 0 of one regime is one experiment for every strategy of a seed (the same initial pool, the same
     training seed), so its accuracy repeats exactly on one machine; where trials of a seed disagree there, they
     ran on CPUs whose fp32 kernels differ. Per seed, each distinct round-0 accuracy, how many trials reached it
-    and the processors their round 0 ran on (a sorted tuple; from the optional column ``processor``), sorted."""
+    and the processors their round 0 ran on (a sorted tuple, from the column ``processor``, which
+    ``bench.paper.gather`` adds to every row it reads), sorted."""
     first = rows[rows["round"] == 0]
     if first.empty:
         return pd.DataFrame(columns=["seed", "accuracy", "trials", "processors"])
     # accuracy is written with a fixed number of decimals; rounding guards against a float read back differently
-    first = first.assign(accuracy=first["accuracy"].astype(float).round(6),
-                         processor=first["processor"] if "processor" in first else "not recorded")
+    first = first.assign(accuracy=first["accuracy"].astype(float).round(6))
     out = first.groupby(["seed", "accuracy"]).agg(trials=("strategy", "size"),
                                                   processors=("processor", lambda p: tuple(sorted(set(p)))))
     return out.reset_index().sort_values(["seed", "accuracy"], ignore_index=True)

@@ -49,6 +49,9 @@ def cpu_bf16_flags() -> tuple:
     return tuple(f for f in CPU_BF16_FLAGS if f in words)
 
 
+UNRECORDED = "not recorded"   # where a round ran, in records made before 2026-12-07 kept it
+
+
 @functools.lru_cache(maxsize=None)
 def processor() -> str:
     """The CPU a result was computed on, for the record (not the identity: seeded fp32 numbers differ in

@@ -14,8 +14,9 @@ import numpy as np  # noqa: E402
 from bench.analysis import leaderboard as lb  # noqa: E402
 from bench.analysis.collect import per_seed_curve  # noqa: E402
 from bench.analysis.figures import draw_curves  # noqa: E402
+from bench.core.device import UNRECORDED  # noqa: E402
 from bench.paper.draw import draw_kind, recorded_classes, refs  # noqa: E402
-from bench.paper.sections import label_of, pct, pm_of, spread_note, wtl_section  # noqa: E402
+from bench.paper.sections import label_of, pct, plural, pm_of, spread_note, wtl_section  # noqa: E402
 from bench.trial.preflight import import_datasets  # noqa: E402
 
 
@@ -101,12 +102,12 @@ def draw_leaderboard(doc, art, t, ctx):
 
 
 def _where(processors):
-    return ["processor not recorded" if p == "not recorded" else p for p in processors]
+    return ["processor not recorded" if p == UNRECORDED else p for p in processors]
 
 
 def _start_note(doc, d, rows):
     """How far the machines that made a regime's trials move one and the same experiment (``lb.start_spread``)."""
-    spread = lb.start_spread(rows)
+    spread = lb.start_spread(rows if "processor" in rows else rows.assign(processor=UNRECORDED))
     if spread.empty:
         return
     split = {k: g for k, g in spread.groupby("seed") if len(g) > 1}
@@ -114,13 +115,13 @@ def _start_note(doc, d, rows):
         doc.p(f"Round 0 (the same initial pool and training seed for every strategy) reached one accuracy per seed "
               f"in every trial on `{d}`: the paired differences start from the same point.")
         return
-    seeds = "; ".join(f"seed {k}: " + ", ".join(f"{pct(a)} % ({_plural(n, 'trial')}; {' / '.join(_where(p))})"
+    seeds = "; ".join(f"seed {k}: " + ", ".join(f"{pct(a)} % ({plural(n, 'trial')}; {' / '.join(_where(p))})"
                                               for a, n, p in zip(g["accuracy"], g["trials"], g["processors"]))
                       for k, g in split.items())
     widest = max(g["accuracy"].max() - g["accuracy"].min() for g in split.values())
     # one recorded processor behind two accuracies of a seed is not the machines' doing: say so, never hide it
     shared = sorted({p for g in split.values() for p, n in Counter(x for ps in g["processors"] for x in ps).items()
-                     if n > 1 and p != "not recorded"})
+                     if n > 1 and p != UNRECORDED})
     doc.p(f"Round 0 is the same experiment for every strategy of a seed (the same initial pool and training seed), "
           f"yet on `{d}` it reached more than one accuracy: {seeds}. On different processors fp32 kernels differ in "
           f"their last bits and training amplifies that: up to {pct(widest)} points here. A paired difference "
@@ -183,10 +184,6 @@ def draw_ranking(doc, art, t, ctx):
     doc.answer = (_progress(art, t, rank, left) + _answer(rank, verdicts, ref, ctx.baseline), name)
 
 
-def _plural(n, word):
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def _progress(art, t, rank, left):
     """While the study is not complete (trials not run, partial or made under another configuration, a regime
     left out of the ranking, fewer common seeds than the study's): a first line saying so and what the ranking
@@ -206,7 +203,7 @@ def _progress(art, t, rank, left):
         return [line + " No ranking yet: no strategy has finished trials in every regime."]
     where = "every regime" if ranked_in == len(regimes) else f"{ranked_in} of {len(regimes)} regimes"
     return [line + f" Ranked: the {len(rank)} strateg{'y' if len(rank) == 1 else 'ies'} with "
-            f"finished trials in {where}, on {_plural(common, 'common seed')} per regime (of {seeds})"
+            f"finished trials in {where}, on {plural(common, 'common seed')} per regime (of {seeds})"
             + (f"; {len(left)} more have some" if left else "") + ". Every line below can still change."]
 
 
@@ -221,7 +218,7 @@ def _answer(rank, verdicts, ref, baseline):
     tested = {s: sum(v.get(s, "n/a") != "n/a" for v in verdicts.values()) for s in count}
     n = len(verdicts)   # the regimes with results, where each verdict is taken
     worst = deploy.iloc[3:].tail(3)   # never the best ones again when few strategies are ranked
-    lines = [f"- Best mean rank over {_plural(int(rank['regimes'].iloc[0]), 'regime')} (by nAUC, "
+    lines = [f"- Best mean rank over {plural(int(rank['regimes'].iloc[0]), 'regime')} (by nAUC, "
              + ("1 common seed per regime: no interval): " if one_seed else "95 % bootstrap interval): ")
              + ", ".join(fmt(r) for r in deploy.head(3).itertuples()) + ".",
              "- Worst: " + (", ".join(fmt(r) for r in worst.iloc[::-1].itertuples()) if len(worst) else

@@ -7,12 +7,11 @@ import os
 import pandas as pd
 
 from bench.analysis.collect import collect
+from bench.core.device import UNRECORDED
 from bench.core.errors import ConfigError
 from bench.paper.sections import as_bool
 from bench.trial.identity import LEGACY_IDENTITY, config_identity
 from bench.trial.store import trial_dir
-
-UNRECORDED = "not recorded"   # where a round ran, for rounds made before 2026-12-07 recorded it
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -20,7 +19,7 @@ class Tree:
     """The results of one profile's root, read once per group: rows (``collect``) and each trial's config."""
 
     def __init__(self, root):
-        self.root, self._groups, self.unreadable = root, {}, []
+        self.root, self._groups, self._where, self.unreadable = root, {}, {}, []
 
     def group(self, group):
         if group not in self._groups:
@@ -45,7 +44,14 @@ class Tree:
 
     def round_processors(self, group, dataset, strategy, seed) -> list:
         """Where each round of a trial ran, as its ``rounds.jsonl`` records it (a resumed trial may have moved
-        machines; rounds made before 2026-12-07 say "not recorded", as does a line that is not JSON)."""
+        machines; rounds made before 2026-12-07 say "not recorded", as does a line that is not JSON); each file
+        read once, for the rows and the provenance alike."""
+        key = (group, dataset, strategy, seed)
+        if key not in self._where:
+            self._where[key] = self._read_processors(*key)
+        return self._where[key]
+
+    def _read_processors(self, group, dataset, strategy, seed) -> list:
         out = []
         try:
             with open(os.path.join(trial_dir(os.path.join(self.root, group), dataset, strategy, seed),

@@ -20,11 +20,13 @@ import pandas as pd
 
 from bench.analysis import claims
 from bench.analysis.collect import recorded_seconds
+from bench.core.device import UNRECORDED
 from bench.core.errors import ConfigError
 from bench.paper.doc import Doc
 from bench.paper.draw import DRAW, Context, rare_shares
-from bench.paper.gather import UNRECORDED, Tree, Trials, gather
+from bench.paper.gather import Tree, Trials, gather
 from bench.paper.manifest import command, load_manifest, load_profile, resolve
+from bench.paper.sections import plural
 from bench.trial.store import atomic_write
 
 CAVEATS = [
@@ -43,10 +45,6 @@ CLAIMS_HEADING = "The paper's claims"
 def _trial_name(key):
     g, d, s, k = key
     return f"`{g}/{d}/{s}/seed{k}`"
-
-
-def _n(n, word):
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _missing_lines(t: Trials):
@@ -68,13 +66,13 @@ def _left_out(doc, t: Trials, level: int = 3):
     if t.missing or t.partial or t.other:
         doc.h(level, "Trials not used")   # a heading of its own, not under a drawing's last sub-heading
     if t.missing:
-        doc.p(f"Missing ({_n(len(t.missing), 'trial')}, not run yet):")
+        doc.p(f"Missing ({plural(len(t.missing), 'trial')}, not run yet):")
         doc.items(_missing_lines(t))
     if t.partial:
-        doc.p(f"Partial ({_n(len(t.partial), 'trial')}, listed only, never averaged; rerun to finish them):")
+        doc.p(f"Partial ({plural(len(t.partial), 'trial')}, listed only, never averaged; rerun to finish them):")
         doc.items(f"{_trial_name(k)}: rounds 0-{r} of 0-{p} done" for k, r, p in t.partial)
     if t.other:
-        doc.p(f"Made under another configuration than this profile's ({_n(len(t.other), 'trial')}, not used):")
+        doc.p(f"Made under another configuration than this profile's ({plural(len(t.other), 'trial')}, not used):")
         doc.items(f"{_trial_name(k)}: {why}" for k, why in t.other)
 
 
@@ -116,8 +114,8 @@ def _provenance(doc, configs, round_processors=None):
         straddle = sum(UNRECORDED in ps and len(set(ps)) > 1 for ps in round_processors)
         doc.p(f"Where their {sum(rounds.values())} rounds ran, from each round's record in `rounds.jsonl` "
               "(value: rounds): " + "; ".join(f"{v} ({n})" for v, n in sorted(rounds.items()))
-              + f". {_n(moved, 'trial')} ran on more than one recorded processor (resumed on another machine)"
-              + (f"; {_n(straddle, 'trial')} began before processors were recorded and finished after."
+              + f". {plural(moved, 'trial')} ran on more than one recorded processor (resumed on another machine)"
+              + (f"; {plural(straddle, 'trial')} began before processors were recorded and finished after."
                  if straddle else "."))
     sources = Counter()
     for c in configs:
@@ -243,7 +241,7 @@ def _about(doc, profile, tree, gathered):
     doc.items(profile.departures)
     doc.h(2, "Caveats")
     doc.p("Of this profile's results:")
-    doc.items([f"This profile departs from the paper's protocol in {_n(len(profile.departures), 'way')} (listed "
+    doc.items([f"This profile departs from the paper's protocol in {plural(len(profile.departures), 'way')} (listed "
                "above): its numbers are not the paper's experiment." if profile.departures else
                "This profile runs the paper's protocol unchanged."] + list(profile.raw.get("caveats") or []))
     doc.p("Of the data and machines (general):")

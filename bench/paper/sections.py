@@ -9,6 +9,11 @@ NOT_DEPLOYABLE = " (reads true labels: not deployable)"
 
 
 # ---------------------------------------------------------------------------------------------- formatting
+def plural(n, word) -> str:
+    """'1 trial', '2 trials'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def pct(v, sign=False) -> str:
     return "—" if v is None or not np.isfinite(v) else f"{100 * v:+.2f}" if sign else f"{100 * v:.2f}"
 
