@@ -165,7 +165,8 @@ def draw_ranking(doc, art, t, ctx):
           f"{lb.BOOTSTRAP_DRAWS} bootstrap draws that resample each regime's seeds with replacement (the same draw "
           f"for every strategy: paired; a fixed generator, so the page is the same each time it is generated). "
           f"Against `{ctx.baseline}`: in how many regimes the paired 95 % interval of the nAUC difference lies "
-          "above 0 (better), holds 0, or lies below 0 (worse). Read both as a guide, not as tests: with 3 seeds "
+          "above 0 (better), holds 0, or lies below 0 (worse); not tested where fewer than 2 seeds are paired with "
+          f"`{ctx.baseline}`'s. Read both as a guide, not as tests: with 3 seeds "
           "a regime has only 10 distinct bootstrap resamples, so the rank interval under-covers and need not "
           "contain the point estimate; and with one comparison per strategy and regime, about 1 in 20 verdicts "
           "of 'better' or 'worse' is expected by chance alone.")
@@ -174,10 +175,10 @@ def draw_ranking(doc, art, t, ctx):
         v = [verdicts[d].get(r.strategy, "n/a") for d in scores]
         cells.append([i, label_of(r.strategy, ref), f"{r.mean_rank:.2f} (1 seed: no interval)" if r.seeds < 2 else
                       f"{r.mean_rank:.2f} [{r.lo:.2f}, {r.hi:.2f}]", r.best_in,
-                      "/".join(str(v.count(x)) for x in ("better", "no difference", "worse")) if r.strategy
+                      "/".join(str(v.count(x)) for x in ("better", "no difference", "worse", "n/a")) if r.strategy
                       != ctx.baseline else "(baseline)", r.seeds])
     doc.table(["#", "strategy", "mean rank [95 % bootstrap]", "first in (regimes)",
-               f"vs {ctx.baseline}: better / no difference / worse (regimes)", "seeds per regime"], cells)
+               f"vs {ctx.baseline}: better / no difference / worse / not tested (regimes)", "seeds per regime"], cells)
     if left:
         doc.p("Not ranked (no finished trial in every regime yet): " + _names(left, ref) + ".")
     wtl_section(doc, rows.rename(columns={"accuracy": "value"}), order, ref)

@@ -110,10 +110,12 @@ def wtl_section(doc, cells, order, ref):
         doc.p("Win/tie/loss matrix: not available (no (dataset, round) cell has 2 or more seeds of both "
               "strategies of a pair).")
         return
+    untested = [s for s in order if tested.loc[s].sum() == 0]   # fewer than 2 seeds beside every other
+    order = [s for s in order if s not in untested]
     rows = []
     for a in order:
         w, tt, ll = wins.loc[a].sum(), tested.loc[a].sum(), wins[a].sum()
-        rows.append([label_of(a, ref)] + ["·" if a == b else
+        rows.append([label_of(a, ref)] + ["·" if a == b else "—" if tested.loc[a, b] == 0 else
                                         f"{wins.loc[a, b]}/{tested.loc[a, b] - wins.loc[a, b] - wins.loc[b, a]}"
                                         f"/{wins.loc[b, a]}" for b in order] + [f"{w}/{tt - w - ll}/{ll}"])
     n_cells = cells.groupby(["dataset", "round"]).ngroups
@@ -121,6 +123,9 @@ def wtl_section(doc, cells, order, ref):
           "the same initial pool): row A vs column B, A wins a cell when "
           "its mean is higher and a paired two-sided t-test over seeds rejects equality at 0.05 (as BADGE's "
           "paper summarises benchmarks, without its 1/L weighting); cells with fewer than 2 common seeds are "
-          "not counted. Entries are wins/ties/losses of the row; with 3 seeds a single round's test has little "
-          "power, so ties dominate where the curves' paired differences above are still positive.")
+          "not counted (—: no cell counted for the pair). Entries are wins/ties/losses of the row; with 3 seeds a "
+          "single round's test has little power, so ties dominate where the curves' paired differences above are "
+          "still positive." + (" Not in the matrix (fewer than 2 seeds in common with any other strategy in any "
+                               "cell): " + ", ".join(f"`{label_of(s, ref)}`" for s in untested) + "."
+                               if untested else ""))
     doc.table(["A \\ B"] + order + ["total"], rows)

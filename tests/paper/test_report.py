@@ -98,6 +98,25 @@ def test_win_tie_loss_by_hand():
     assert wins.loc["B", "C"] == 0 and wins.loc["C", "B"] == 0 and tested.loc["B", "C"] == 1
 
 
+def test_win_tie_loss_matrix_leaves_out_a_strategy_never_tested_and_dashes_a_pair_never_tested():
+    from bench.paper.doc import Doc
+    from bench.paper.sections import wtl_section
+
+    rows = []
+    for k in range(3):   # A beats B on 3 seeds; C has 3 seeds only in a round where A and B have none
+        rows += [("d", 1, "A", k, 2.0 + 0.1 * k), ("d", 1, "B", k, 1.0), ("d", 2, "C", k, 1.0),
+                 ("d", 2, "B", k, 1.0 + 0.1 * k)]
+    rows += [("d", 1, "D", 0, 5.0), ("d", 2, "D", 0, 5.0)]   # one seed everywhere: never tested
+    doc = Doc()
+    wtl_section(doc, pd.DataFrame(rows, columns=["dataset", "round", "strategy", "seed", "value"]),
+                ["A", "B", "C", "D"], {})
+    (_, text), (_, header, table) = doc.blocks
+    assert header == ["A \\ B", "A", "B", "C", "total"]
+    assert [r[0] for r in table] == ["A", "B", "C"]
+    assert table[0][1:] == ["·", "1/0/0", "—", "1/0/0"] and table[2][1:4] == ["—", "0/1/0", "·"]
+    assert "Not in the matrix" in text and "`D`" in text
+
+
 # ------------------------------------------------------------------------------------------- a results tree
 SMOKE = load_profile("smoke")
 VALUES = np.random.default_rng(0)   # the numbers of the fake trials (data of the test, not of albench)
