@@ -4,8 +4,8 @@ a ranking with its uncertainty.
 Pure functions of the tidy results table (one row per strategy, seed and round, as ``collect`` reads it):
 
 - ``regime_scores``: per (strategy, seed) the normalised area under the accuracy curve (``stats.normalised_auc``),
-  the last round's accuracy and balanced accuracy, the labelled pool's share of the regime's rare classes at the
-  last round, and the seconds spent selecting over the whole trial;
+  the last round's accuracy and balanced accuracy, the labelled pool's share of the regime's rare classes and
+  their mean recall on the test set at the last round, and the seconds spent selecting over the whole trial;
 - ``start_spread``: per seed, the distinct accuracies of round 0 (the same experiment for every strategy), which
   differ only where trials ran on different CPUs: the machines' share of a paired difference's noise;
 - ``regime_table``: those as mean ± std over seeds per strategy, with the nAUC's difference from the baseline
@@ -38,22 +38,27 @@ def rare_classes(kind, value, n_classes: int) -> List[int]:
 
 
 def regime_scores(rows: pd.DataFrame, rare_columns: Sequence[str] = ()) -> pd.DataFrame:
-    """Per (strategy, seed) of one regime's finished trials: nauc, final, final_balanced, rare_share (NaN
-    without ``rare_columns``, the count columns of its rare classes) and select_s."""
+    """Per (strategy, seed) of one regime's finished trials: nauc, final, final_balanced, rare_share and
+    rare_recall (NaN without ``rare_columns``, the count columns ``count_<class>`` of its rare classes: their
+    share of the labelled pool, and the mean of their ``recall_<class>`` columns, at the last round) and
+    select_s."""
+    recalls = ["recall_" + c[len("count_"):] for c in rare_columns]
     out = []
     for (s, k), g in rows.groupby(["strategy", "seed"], sort=False):
         g = g.sort_values("round")
         last = g.iloc[-1]
         rare = (float(sum(last[c] for c in rare_columns)) / float(last["n_labelled"])
                 if rare_columns and set(rare_columns) <= set(g.columns) else float("nan"))
+        recall = (float(np.mean([last[c] for c in recalls])) if recalls and set(recalls) <= set(g.columns)
+                  else float("nan"))
         out.append({"strategy": s, "seed": int(k), "nauc": stats.normalised_auc(g["n_labelled"], g["accuracy"]),
                     "final": float(last["accuracy"]),
                     "final_balanced": float(last["balanced_accuracy"]) if "balanced_accuracy" in g else float("nan"),
-                    "rare_share": rare,
+                    "rare_share": rare, "rare_recall": recall,
                     "select_s": float(pd.to_numeric(g.get("select_seconds"), errors="coerce").sum())
                     if "select_seconds" in g else float("nan")})
     return pd.DataFrame(out, columns=["strategy", "seed", "nauc", "final", "final_balanced", "rare_share",
-                                      "select_s"])
+                                      "rare_recall", "select_s"])
 
 
 def start_spread(rows: pd.DataFrame) -> pd.DataFrame:
@@ -91,7 +96,7 @@ def regime_table(scores: pd.DataFrame, order: Sequence[str], baseline: str) -> p
         if g.empty:
             continue
         row = {"strategy": s, "seeds": int(np.isfinite(g["nauc"]).sum())}
-        for col in ("nauc", "final", "final_balanced", "rare_share", "select_s"):
+        for col in ("nauc", "final", "final_balanced", "rare_share", "rare_recall", "select_s"):
             row[col], row[col + "_std"], _ = stats.mean_std(g[col])
         d = diff[diff["strategy"] == s]
         n = int(d["n"].iloc[0]) if len(d) else 0

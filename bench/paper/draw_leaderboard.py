@@ -72,9 +72,11 @@ def draw_leaderboard(doc, art, t, ctx):
               "height over the labelled range), mean ± std over seeds, in %; final: the last round; balanced: "
               "the mean of per-class recalls at the last round"
               + (" (equal to final in every round recorded here: the test set holds as many images of every "
-                 "class)" if same else "") + "; rare share: "
-              + (f"the labelled pool's share of the rare classes ({rare}) at the last round" if rare
-                 else "not applicable (no rare class in this dataset)")
+                 "class)" if same else "") + "; "
+              + (f"rare share: the labelled pool's share of the rare classes ({rare}) at the last round; rare "
+                 "recall: the classifier's recall on the test images of those classes at the last round (their mean)"
+                 if rare
+                 else "rare share and rare recall: not applicable (no rare class in this dataset)")
               + f"; Δ nAUC: minus `{ctx.baseline}`'s, paired by seed, mean [95 % t-interval]; select: seconds "
               "spent selecting over the whole trial, mean over seeds.")
         cells = []
@@ -84,9 +86,11 @@ def draw_leaderboard(doc, art, t, ctx):
                     f"{pct(r.d_mean, True)} [{pct(r.d_lo, True)}, {pct(r.d_hi, True)}]")
             cells.append([rank, label_of(r.strategy, ref), r.seeds, pm_of(r.nauc, r.nauc_std),
                           pm_of(r.final, r.final_std), pm_of(r.final_balanced, r.final_balanced_std),
-                          pm_of(r.rare_share, r.rare_share_std) if rare else "—", diff,
+                          pm_of(r.rare_share, r.rare_share_std) if rare else "—",
+                          pm_of(r.rare_recall, r.rare_recall_std) if rare else "—", diff,
                           pm_of(r.select_s, r.select_s_std, 1 if r.select_s < 10 else 0, 1.0)])
         doc.table(["#", "strategy", "seeds", "nAUC", "final", "balanced (final)", "rare share (final)",
+                   "rare recall (final)",
                    f"Δ nAUC vs {ctx.baseline} [95 % CI]", "select s"], cells)
         by = {v: list(table.loc[table["vs_baseline"] == v, "strategy"]) for v in ("better", "no difference", "worse",
                                                                                   "n/a")}

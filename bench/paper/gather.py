@@ -44,14 +44,19 @@ class Tree:
 
     def round_processors(self, group, dataset, strategy, seed) -> list:
         """Where each round of a trial ran, as its ``rounds.jsonl`` records it (a resumed trial may have moved
-        machines; rounds made before 2026-12-07 say "not recorded", as does a line that is not JSON); each file
-        read once, for the rows and the provenance alike."""
+        machines; rounds made before 2026-12-07 say "not recorded", as does a line that is not JSON)."""
+        return [r.get("processor") or UNRECORDED for r in self.round_records(group, dataset, strategy, seed)]
+
+    def round_records(self, group, dataset, strategy, seed) -> list:
+        """Per line of a trial's ``rounds.jsonl``: its ``round``, ``processor`` and ``per_class_accuracy`` (the
+        rest, e.g. the indices selected, is not kept); {} for a line that is not JSON. Each file read once, for
+        the rows and the provenance alike."""
         key = (group, dataset, strategy, seed)
         if key not in self._where:
-            self._where[key] = self._read_processors(*key)
+            self._where[key] = self._read_rounds(*key)
         return self._where[key]
 
-    def _read_processors(self, group, dataset, strategy, seed) -> list:
+    def _read_rounds(self, group, dataset, strategy, seed) -> list:
         out = []
         try:
             with open(os.path.join(trial_dir(os.path.join(self.root, group), dataset, strategy, seed),
@@ -59,12 +64,31 @@ class Tree:
                 for line in f:
                     if line.strip():
                         try:
-                            out.append(json.loads(line).get("processor") or UNRECORDED)
-                        except (ValueError, AttributeError):
-                            out.append(UNRECORDED)
+                            rec = json.loads(line)
+                            out.append({k: rec[k] for k in ("round", "processor", "per_class_accuracy") if k in rec})
+                        except (ValueError, TypeError):
+                            out.append({})
         except OSError:
             pass
         return out
+
+
+def per_round_columns(sub: pd.DataFrame, records: list) -> dict:
+    """A finished trial's rows' columns read from its ``rounds.jsonl`` records: ``processor`` per round, and
+    ``recall_<class>`` beside each ``count_<class>`` column (the class's recall on the test set, from the
+    round's ``per_class_accuracy``; NaN where a round has none, or the class no test image)."""
+    by_round = {}
+    for i, rec in enumerate(records):
+        r = rec.get("round")
+        by_round.setdefault(r if isinstance(r, int) else i, rec)
+    rounds = [by_round.get(int(r), {}) for r in sub["round"]]
+    out = {"processor": [r.get("processor") or UNRECORDED for r in rounds]}
+    counts = [c for c in sub.columns if str(c).startswith("count_")]
+    for i, c in enumerate(counts):
+        out["recall_" + c[len("count_"):]] = [
+            float(pc[i]) if isinstance(pc := r.get("per_class_accuracy"), list) and len(pc) == len(counts)
+            and pc[i] is not None else float("nan") for r in rounds]
+    return out
 
 
 class Trials:
@@ -122,7 +146,6 @@ def gather(art, tree: Tree, root: str, seeds=None) -> Trials:
                     elif not as_bool(sub["finished"]).all():
                         t.partial.append((key, int(sub["round"].max()), identity.get("rounds")))
                     else:
-                        where = tree.round_processors(run.group, d, s, k)
-                        t.frames.append(sub.assign(group=run.group, sweep=run.sweep, processor=[
-                            where[r] if r < len(where) else UNRECORDED for r in sub["round"].astype(int)]))
+                        t.frames.append(sub.assign(group=run.group, sweep=run.sweep, **per_round_columns(
+                            sub, tree.round_records(run.group, d, s, k))))
     return t

@@ -119,13 +119,14 @@ def wtl_section(doc, cells, order, ref):
                                         f"{wins.loc[a, b]}/{tested.loc[a, b] - wins.loc[a, b] - wins.loc[b, a]}"
                                         f"/{wins.loc[b, a]}" for b in order] + [f"{w}/{tt - w - ll}/{ll}"])
     n_cells = cells.groupby(["dataset", "round"]).ngroups
+    dashed = any(tested.loc[a, b] == 0 for a in order for b in order if a != b)
     doc.p(f"Pairwise win/tie/loss over {n_cells} (dataset, round) cells after round 0 (where every strategy has "
           "the same initial pool): row A vs column B, A wins a cell when "
           "its mean is higher and a paired two-sided t-test over seeds rejects equality at 0.05 (as BADGE's "
           "paper summarises benchmarks, without its 1/L weighting); cells with fewer than 2 common seeds are "
-          "not counted (—: no cell counted for the pair). Entries are wins/ties/losses of the row; with 3 seeds a "
-          "single round's test has little power, so ties dominate where the curves' paired differences above are "
-          "still positive." + (" Not in the matrix (fewer than 2 seeds in common with any other strategy in any "
-                               "cell): " + ", ".join(f"`{label_of(s, ref)}`" for s in untested) + "."
-                               if untested else ""))
+          "not counted" + (" (—: no cell counted for the pair)" if dashed else "") + ". Entries are "
+          "wins/ties/losses of the row; with 3 seeds a single round's test has little power, so ties dominate "
+          "where the curves' paired differences above are still positive."
+          + (" Not in the matrix (fewer than 2 seeds in common with any other strategy in any cell): "
+             + ", ".join(f"`{label_of(s, ref)}`" for s in untested) + "." if untested else ""))
     doc.table(["A \\ B"] + order + ["total"], rows)

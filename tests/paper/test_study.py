@@ -112,6 +112,33 @@ def test_rare_classes_of_each_imbalance():
     assert lb.rare_classes(None, (), 10) == []
 
 
+def test_rare_share_and_rare_recall_are_the_last_rounds_over_the_rare_classes():
+    rows = pd.DataFrame([{"strategy": "a", "seed": 0, "round": r, "n_labelled": 10 * (r + 1), "accuracy": 0.5,
+                          "count_cat": 2 * r + 1, "count_dog": 9 * (r + 1) - 2 * r, "count_elk": 1,
+                          "recall_cat": 0.1 * r, "recall_dog": 0.9, "recall_elk": 0.3 + 0.2 * r}
+                         for r in (1, 0)])   # out of order: the last round is the larger, not the last row
+    sc = lb.regime_scores(rows, ["count_cat", "count_elk"]).iloc[0]
+    assert sc["rare_share"] == pytest.approx((3 + 1) / 20) and sc["rare_recall"] == pytest.approx((0.1 + 0.5) / 2)
+    sc = lb.regime_scores(rows.drop(columns="recall_elk"), ["count_cat", "count_elk"]).iloc[0]
+    assert np.isnan(sc["rare_recall"]) and sc["rare_share"] == pytest.approx(0.2)   # a recall not recorded
+    assert np.isnan(lb.regime_scores(rows).iloc[0]["rare_recall"])                # a balanced regime
+
+
+def test_each_rounds_processor_and_per_class_recall_come_from_its_jsonl_record():
+    from bench.paper.gather import per_round_columns
+
+    sub = pd.DataFrame({"round": [0, 1, 2], "count_cat": [1, 2, 3], "count_dog": [1, 1, 1]})
+    records = [{"round": 1, "processor": "B", "per_class_accuracy": [0.25, None]},
+               {"round": 0, "processor": "A", "per_class_accuracy": [0.5, 0.75]},
+               {}]   # a line that was not JSON: the third round, by its position
+    cols = per_round_columns(sub, records)
+    assert cols["processor"] == ["A", "B", "not recorded"]
+    assert cols["recall_cat"][:2] == [0.5, 0.25] and np.isnan(cols["recall_cat"][2])
+    assert cols["recall_dog"][0] == 0.75 and np.isnan(cols["recall_dog"][1])
+    short = per_round_columns(sub, [{"round": 0, "per_class_accuracy": [0.5]}])   # not one value per class
+    assert all(np.isnan(v) for v in short["recall_cat"]) and short["processor"][0] == "not recorded"
+
+
 def _mtimes(root):
     return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
             for d, _, files in os.walk(root) for f in files if f == "rounds.csv"}
@@ -130,6 +157,9 @@ def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(t
     report = open(os.path.join(root, "report-tiny", "report.md")).read()
     assert "# albench study `tiny`: profile `smoke`" in report
     assert "mean rank [95 % bootstrap]" in report and "`mine`" not in report
+    dom = report.split("`digits_dom1`, every strategy sorted by nAUC")[1].split("\n\n")[1].splitlines()
+    assert dom[0].split(" | ")[7] == "rare recall (final)"
+    assert all(float(line.split(" | ")[7].split()[0]) >= 0 for line in dom[2:])   # recorded, not "—"
     for d in ("digits", "digits_dom1"):   # seeded training repeats exactly on one machine: one round 0 per seed
         assert (f"reached one accuracy per seed in every trial on `{d}`: the paired differences start from the "
                 "same point.") in report
