@@ -97,12 +97,30 @@ def draw_leaderboard(doc, art, t, ctx):
         doc.p(f"Against `{ctx.baseline}` on `{d}` (nAUC, paired 95 % interval): better: {_names(by['better'], ref)}; "
               f"not distinguishable: {_names(by['no difference'], ref)}; worse: {_names(by['worse'], ref)}"
               + (f"; fewer than 2 paired seeds: {_names(by['n/a'], ref)}" if by["n/a"] else "") + ".")
+        if rare:
+            _rare_recall_note(doc, d, table, rare, ref, ctx.baseline)
         _start_note(doc, d, here)
         oracle = [s for s in table["strategy"] if ref.get(s)]
         for s in oracle:
             pos = list(table["strategy"]).index(s) + 1
             doc.p(f"The reference line `{s}` (reads true labels, not deployable) ranks {pos} of {len(table)} by "
                   f"mean nAUC; {pos - 1} strateg{'y' if pos == 2 else 'ies'} above it.")
+
+
+def _rare_recall_note(doc, d, table, rare, ref, baseline):
+    """Whether any strategy taught the classifier the rare classes: the baseline's recall on them at the last
+    round beside the best deployable strategy's and a reference line's (the table sorts by nAUC, not by this)."""
+    t = table[np.isfinite(table["rare_recall"].astype(float))]
+    if t.empty:
+        return
+    fmt = lambda r: f"`{label_of(r.strategy, ref)}` {pm_of(r.rare_recall, r.rare_recall_std)}"  # noqa: E731
+    best = t[[not ref.get(s) and s != baseline for s in t["strategy"]]].sort_values(
+        "rare_recall", ascending=False, kind="stable")
+    parts = [fmt(r) for r in t[t["strategy"] == baseline].itertuples()]
+    parts += [f"the highest of the others, {fmt(r)}" for r in best.head(1).itertuples()]
+    parts += [f"the reference line {fmt(r)}" for r in t.itertuples() if ref.get(r.strategy)]
+    doc.p(f"Recall on the test images of the rare classes ({rare}) at the last round, in %, mean ± std over seeds: "
+          + "; ".join(parts) + ".")
 
 
 def _where(processors):

@@ -160,6 +160,9 @@ def test_a_users_strategy_runs_only_its_trials_and_is_ranked_beside_the_others(t
     dom = report.split("`digits_dom1`, every strategy sorted by nAUC")[1].split("\n\n")[1].splitlines()
     assert dom[0].split(" | ")[7] == "rare recall (final)"
     assert all(float(line.split(" | ")[7].split()[0]) >= 0 for line in dom[2:])   # recorded, not "—"
+    recall = [line for line in report.splitlines() if line.startswith("Recall on the test images of the rare")]
+    assert len(recall) == 1 and "every class but " in recall[0] and "`random` " in recall[0]   # digits_dom1 only
+    assert "the reference line `balanced_random_oracle" in recall[0]
     for d in ("digits", "digits_dom1"):   # seeded training repeats exactly on one machine: one round 0 per seed
         assert (f"reached one accuracy per seed in every trial on `{d}`: the paired differences start from the "
                 "same point.") in report
