@@ -204,7 +204,7 @@ def run_grid(trials, executor: str = "local", workers: int = 1, address: str = N
         left = grid_time_left(elapsed, done, pending, cost) if pending else None
         eta = "" if left is None else f", ~{human(left)} left at this pace"
         if not progress:   # without bars (a log file), one line per finished trial
-            print(f"albench: {name} done ({len(done)} of {len(trials)}, {elapsed / 60:.1f} min{eta})",
+            print(f"albench: {name} done ({len(done)} of {len(trials)}, {elapsed / 60:.1f} min since the start{eta})",
                   file=sys.stderr, flush=True)
         if bar is not None:
             bar.update(1)

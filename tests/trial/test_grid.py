@@ -85,8 +85,8 @@ def test_without_bars_each_finished_trial_is_one_line(tmp_path, capsys, monkeypa
     assert run_grid(trials, "local", progress=False, cost=cost) == ["digits/random/seed0", "digits/entropy/seed0"]
     first, second = [line for line in capsys.readouterr().err.splitlines() if " done (" in line]
     # the trial left was estimated 100x the one done, which took 10 s: 1,000 s left
-    assert first.endswith("digits/random/seed0 done (1 of 2, 0.2 min, ~16.7 min left at this pace)")
-    assert second.endswith("digits/entropy/seed0 done (2 of 2, 0.4 min)")
+    assert first.endswith("digits/random/seed0 done (1 of 2, 0.2 min since the start, ~16.7 min left at this pace)")
+    assert second.endswith("digits/entropy/seed0 done (2 of 2, 0.4 min since the start)")
 
 
 def test_the_time_left_weighs_each_trial_by_its_estimate():
@@ -122,4 +122,5 @@ def test_a_failed_pool_trial_is_not_counted_as_left(monkeypatch, capsys):
     with pytest.raises(GridError):
         grid.run_grid(trials, "pool", 2, progress=False, cost={"a": 3600.0, "b": 60.0, "c": 60.0})
     line = [x for x in capsys.readouterr().err.splitlines() if "b done" in x][0]
-    assert line.endswith("b done (1 of 3, 1.0 min, ~60 s left at this pace)")   # c alone is left, not a's hour
+    # c alone is left, not a's hour
+    assert line.endswith("b done (1 of 3, 1.0 min since the start, ~60 s left at this pace)")
