@@ -73,17 +73,20 @@ class Tree:
         return out
 
 
-def per_round_columns(sub: pd.DataFrame, records: list) -> dict:
+def per_round_columns(sub: pd.DataFrame, records: list, classes=None) -> dict:
     """A finished trial's rows' columns read from its ``rounds.jsonl`` records: ``processor`` per round, and
-    ``recall_<class>`` beside each ``count_<class>`` column (the class's recall on the test set, from the
-    round's ``per_class_accuracy``; NaN where a round has none, or the class no test image)."""
+    ``recall_<class>`` beside each of its ``count_<class>`` columns (the class's recall on the test set, from the
+    round's ``per_class_accuracy``; NaN where a round has none, or the class no test image). ``classes``: the
+    trial's class names in label order (its config.json); without them, the count columns the trial filled (a
+    group's table holds every dataset's count columns, e.g. NEU's 6 classes beside CIFAR-10's 10)."""
     by_round = {}
     for i, rec in enumerate(records):
         r = rec.get("round")
         by_round.setdefault(r if isinstance(r, int) else i, rec)
     rounds = [by_round.get(int(r), {}) for r in sub["round"]]
     out = {"processor": [r.get("processor") or UNRECORDED for r in rounds]}
-    counts = [c for c in sub.columns if str(c).startswith("count_")]
+    counts = ([f"count_{c}" for c in classes] if classes else
+              [c for c in sub.columns if str(c).startswith("count_") and sub[c].notna().any()])
     for i, c in enumerate(counts):
         out["recall_" + c[len("count_"):]] = [
             float(pc[i]) if isinstance(pc := r.get("per_class_accuracy"), list) and len(pc) == len(counts)
@@ -147,5 +150,5 @@ def gather(art, tree: Tree, root: str, seeds=None) -> Trials:
                         t.partial.append((key, int(sub["round"].max()), identity.get("rounds")))
                     else:
                         t.frames.append(sub.assign(group=run.group, sweep=run.sweep, **per_round_columns(
-                            sub, tree.round_records(run.group, d, s, k))))
+                            sub, tree.round_records(run.group, d, s, k), conf.get("classes"))))
     return t

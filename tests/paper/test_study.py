@@ -137,6 +137,10 @@ def test_each_rounds_processor_and_per_class_recall_come_from_its_jsonl_record()
     assert cols["recall_dog"][0] == 0.75 and np.isnan(cols["recall_dog"][1])
     short = per_round_columns(sub, [{"round": 0, "per_class_accuracy": [0.5]}])   # not one value per class
     assert all(np.isnan(v) for v in short["recall_cat"]) and short["processor"][0] == "not recorded"
+    # a group's table holds every dataset's count columns: a trial's own are its classes', or those it filled
+    mixed = sub.assign(count_elk=np.nan)
+    for cols in (per_round_columns(mixed, records), per_round_columns(mixed, records, ["cat", "dog"])):
+        assert cols["recall_cat"][:2] == [0.5, 0.25] and "recall_elk" not in cols
 
 
 def _mtimes(root):
