@@ -37,12 +37,17 @@ def rare_classes(kind, value, n_classes: int) -> List[int]:
     return []
 
 
+def recall_column(count_column: str) -> str:
+    """The column of a class's test recall beside its labelled count's: ``count_<class>`` -> ``recall_<class>``."""
+    return "recall_" + count_column[len("count_"):]
+
+
 def regime_scores(rows: pd.DataFrame, rare_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Per (strategy, seed) of one regime's finished trials: nauc, final, final_balanced, rare_share and
     rare_recall (NaN without ``rare_columns``, the count columns ``count_<class>`` of its rare classes: their
     share of the labelled pool, and the mean of their ``recall_<class>`` columns, at the last round) and
     select_s."""
-    recalls = ["recall_" + c[len("count_"):] for c in rare_columns]
+    recalls = [recall_column(c) for c in rare_columns]
     out = []
     for (s, k), g in rows.groupby(["strategy", "seed"], sort=False):
         g = g.sort_values("round")

@@ -98,7 +98,7 @@ def draw_leaderboard(doc, art, t, ctx):
               f"not distinguishable: {_names(by['no difference'], ref)}; worse: {_names(by['worse'], ref)}"
               + (f"; fewer than 2 paired seeds: {_names(by['n/a'], ref)}" if by["n/a"] else "") + ".")
         if rare:
-            _rare_recall_note(doc, d, table, rare, ref, ctx.baseline)
+            _rare_recall_note(doc, table, rare, ref, ctx.baseline)
         _start_note(doc, d, here)
         oracle = [s for s in table["strategy"] if ref.get(s)]
         for s in oracle:
@@ -107,7 +107,7 @@ def draw_leaderboard(doc, art, t, ctx):
                   f"mean nAUC; {pos - 1} strateg{'y' if pos == 2 else 'ies'} above it.")
 
 
-def _rare_recall_note(doc, d, table, rare, ref, baseline):
+def _rare_recall_note(doc, table, rare, ref, baseline):
     """Whether any strategy taught the classifier the rare classes: the baseline's recall on them at the last
     round beside the best deployable strategy's and a reference line's (the table sorts by nAUC, not by this)."""
     t = table[np.isfinite(table["rare_recall"].astype(float))]

@@ -7,6 +7,7 @@ import os
 import pandas as pd
 
 from bench.analysis.collect import collect
+from bench.analysis.leaderboard import recall_column
 from bench.core.device import UNRECORDED
 from bench.core.errors import ConfigError
 from bench.paper.sections import as_bool
@@ -19,7 +20,7 @@ class Tree:
     """The results of one profile's root, read once per group: rows (``collect``) and each trial's config."""
 
     def __init__(self, root):
-        self.root, self._groups, self._where, self.unreadable = root, {}, {}, []
+        self.root, self._groups, self._records, self.unreadable = root, {}, {}, []
 
     def group(self, group):
         if group not in self._groups:
@@ -52,9 +53,9 @@ class Tree:
         rest, e.g. the indices selected, is not kept); {} for a line that is not JSON. Each file read once, for
         the rows and the provenance alike."""
         key = (group, dataset, strategy, seed)
-        if key not in self._where:
-            self._where[key] = self._read_rounds(*key)
-        return self._where[key]
+        if key not in self._records:
+            self._records[key] = self._read_rounds(*key)
+        return self._records[key]
 
     def _read_rounds(self, group, dataset, strategy, seed) -> list:
         out = []
@@ -88,7 +89,7 @@ def per_round_columns(sub: pd.DataFrame, records: list, classes=None) -> dict:
     counts = ([f"count_{c}" for c in classes] if classes else
               [c for c in sub.columns if str(c).startswith("count_") and sub[c].notna().any()])
     for i, c in enumerate(counts):
-        out["recall_" + c[len("count_"):]] = [
+        out[recall_column(c)] = [
             float(pc[i]) if isinstance(pc := r.get("per_class_accuracy"), list) and len(pc) == len(counts)
             and pc[i] is not None else float("nan") for r in rounds]
     return out
