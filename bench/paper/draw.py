@@ -3,7 +3,6 @@ sweep_curve, table, top_images, rare_share, per_trial), from the finished trials
 the results tree (``bench.paper.gather``). Each ``draw_*(doc, art, trials, ctx)`` adds its figures, tables
 and statistics (``bench.analysis.stats``) to the document; ``@draw_kind(name)`` registers it in ``DRAW``,
 which the manifest's loader reads, so a new kind of drawing touches this file only."""
-import json
 import os
 from collections import Counter, OrderedDict
 
@@ -17,9 +16,9 @@ import pandas as pd  # noqa: E402
 from bench.analysis import stats  # noqa: E402
 from bench.analysis.collect import per_seed_curve  # noqa: E402
 from bench.analysis.figures import draw_curves, legend, panels, styles_for  # noqa: E402
+from bench.paper.gather import Tree  # noqa: E402
 from bench.paper.sections import curve_stats, label_of, pm, spread_note, wtl_section  # noqa: E402
 from bench.trial.preflight import import_datasets  # noqa: E402
-from bench.trial.store import trial_dir  # noqa: E402
 
 DATA_MISSING = "the dataset could not be loaded"   # said where an artifact's images need data not found here
 
@@ -242,20 +241,6 @@ def draw_rare_share(doc, art, t, ctx):
                                        for x in xs] for s in order if (sub["strategy"] == s).any()])
 
 
-def _records(path):
-    out = []
-    try:
-        with open(os.path.join(path, "rounds.jsonl"), errors="replace") as f:
-            for line in f:
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    break
-    except OSError:
-        pass
-    return out
-
-
 @draw_kind("top_images")
 def draw_top_images(doc, art, t, ctx):
     n, rnd, seed = int(art.options.get("n", 10)), int(art.options.get("round", 0)), int(art.options.get("seed", 0))
@@ -265,8 +250,8 @@ def draw_top_images(doc, art, t, ctx):
         group, d, s, k = key
         if key in {k2 for k2, _ in t.other}:
             continue
-        rec = next((r for r in _records(trial_dir(os.path.join(ctx.root, group), d, s, k))
-                    if r.get("round") == rnd), None)
+        records = ctx.tree.round_records(group, d, s, k, keys=("round", "selected", "selected_classes"))
+        rec = next((r for r in records if r.get("round") == rnd), None)
         if rec is None or not rec.get("selected"):
             notes.append(f"`{d}/{s}` seed {k}: no selection recorded after round {rnd}")
             continue
@@ -319,8 +304,9 @@ def draw_top_images(doc, art, t, ctx):
 
 
 class Context:
-    def __init__(self, profile, root, baseline, labels=(), data_root=None):
+    def __init__(self, profile, root, baseline, labels=(), data_root=None, tree=None):
         self.profile, self.root, self.baseline, self.data_root = profile, root, baseline, data_root
+        self.tree = tree or Tree(root)   # the report's reader of the results, shared so each file is read once
         self.styles = styles_for(list(dict.fromkeys(labels)))
         self._data, self._figs = {}, Counter()
 

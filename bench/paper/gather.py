@@ -14,6 +14,8 @@ from bench.paper.sections import as_bool
 from bench.trial.identity import LEGACY_IDENTITY, config_identity
 from bench.trial.store import trial_dir
 
+ROUND_KEYS = ("round", "processor", "per_class_accuracy")   # what the report reads of each round's record
+
 
 # ---------------------------------------------------------------------------------------------- results
 class Tree:
@@ -48,16 +50,17 @@ class Tree:
         machines; rounds made before 2026-12-07 say "not recorded", as does a line that is not JSON)."""
         return [r.get("processor") or UNRECORDED for r in self.round_records(group, dataset, strategy, seed)]
 
-    def round_records(self, group, dataset, strategy, seed) -> list:
-        """Per line of a trial's ``rounds.jsonl``: its ``round``, ``processor`` and ``per_class_accuracy`` (the
-        rest, e.g. the indices selected, is not kept); {} for a line that is not JSON. Each file read once, for
-        the rows and the provenance alike."""
-        key = (group, dataset, strategy, seed)
+    def round_records(self, group, dataset, strategy, seed, keys=ROUND_KEYS) -> list:
+        """Per line of a trial's ``rounds.jsonl``: the ``keys`` asked for (by default its ``round``, ``processor``
+        and ``per_class_accuracy``; Fig. 4 asks for the indices selected), the rest not kept; {} for a line that
+        is not JSON, and the lines after it still read. Each file read once per set of keys, for the rows and
+        the provenance alike."""
+        key = (group, dataset, strategy, seed, tuple(keys))
         if key not in self._records:
             self._records[key] = self._read_rounds(*key)
         return self._records[key]
 
-    def _read_rounds(self, group, dataset, strategy, seed) -> list:
+    def _read_rounds(self, group, dataset, strategy, seed, keys) -> list:
         out = []
         try:
             with open(os.path.join(trial_dir(os.path.join(self.root, group), dataset, strategy, seed),
@@ -66,7 +69,7 @@ class Tree:
                     if line.strip():
                         try:
                             rec = json.loads(line)
-                            out.append({k: rec[k] for k in ("round", "processor", "per_class_accuracy") if k in rec})
+                            out.append({k: rec[k] for k in keys if k in rec})
                         except (ValueError, TypeError):
                             out.append({})
         except OSError:

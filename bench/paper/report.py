@@ -269,8 +269,8 @@ def build(profile_name: str, root: str, only=None, manifest=None, data_root=None
     study = manifest.get("_name")
     arts = resolve(profile, manifest, only=only)
     labels = [s for a in resolve(profile, manifest) for r in a.runs for s in r.strategies]
-    ctx = Context(profile, root, manifest.get("baseline", "random"), labels, data_root)
     tree = Tree(root)
+    ctx = Context(profile, root, manifest.get("baseline", "random"), labels, data_root, tree)
     gathered = []
     for art in arts:
         seeds = {int(art.options.get("seed", 0))} if art.draw == "top_images" else None

@@ -2,6 +2,7 @@
 profile into the paper's own trials where they coincide, a tiny study runs at smoke scale into a leaderboard
 report, and a user's strategy added with --import/--strategies runs only its own trials and is ranked beside
 the others."""
+import json
 import os
 
 import numpy as np
@@ -141,6 +142,24 @@ def test_each_rounds_processor_and_per_class_recall_come_from_its_jsonl_record()
     mixed = sub.assign(count_elk=np.nan)
     for cols in (per_round_columns(mixed, records), per_round_columns(mixed, records, ["cat", "dog"])):
         assert cols["recall_cat"][:2] == [0.5, 0.25] and "recall_elk" not in cols
+
+
+def test_the_tree_reads_each_rounds_record_past_a_bad_line_and_keeps_only_the_keys_asked_for(tmp_path):
+    from bench.paper.gather import Tree
+    from bench.trial.store import trial_dir
+
+    folder = trial_dir(str(tmp_path / "main"), "cifar10", "margin", 0)
+    os.makedirs(folder)
+    lines = [{"round": 0, "processor": "A", "per_class_accuracy": [0.5], "selected": [3, 1]},
+             "{not json", {"round": 2, "processor": "B", "selected": [7], "selected_classes": [1]}]
+    with open(os.path.join(folder, "rounds.jsonl"), "w") as f:
+        f.write("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n\n")
+    tree = Tree(str(tmp_path))
+    assert tree.round_records("main", "cifar10", "margin", 0) == [
+        {"round": 0, "processor": "A", "per_class_accuracy": [0.5]}, {}, {"round": 2, "processor": "B"}]
+    assert tree.round_records("main", "cifar10", "margin", 0, keys=("round", "selected", "selected_classes")) == [
+        {"round": 0, "selected": [3, 1]}, {}, {"round": 2, "selected": [7], "selected_classes": [1]}]
+    assert tree.round_records("main", "cifar10", "random", 0) == []   # no file: no records
 
 
 def _mtimes(root):
