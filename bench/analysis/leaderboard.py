@@ -123,8 +123,9 @@ def ranking(scores: Dict[str, pd.DataFrame], order: Sequence[str], draws: int = 
     with a 95 % percentile bootstrap interval over seeds. Only strategies with a finite score in every regime
     are ranked, each regime on the seeds all of them have there. Columns: strategy, mean_rank, lo, hi, regimes,
     seeds (per regime, the fewest), best_in (regimes where it ranks first, ties included); sorted by mean rank,
-    then ``order``. With few seeds the percentile interval need not contain the point estimate (the bootstrap's
-    ranks shrink toward the middle) and under-covers: 3 seeds give 10 distinct resamples per regime."""
+    then ``order``; ``attrs["common_seeds"]``: regime -> the seeds it was ranked on. With few seeds the
+    percentile interval need not contain the point estimate (the bootstrap's ranks shrink toward the middle)
+    and under-covers: 3 seeds give 10 distinct resamples per regime."""
     ranked = [s for s in order if all(np.isfinite(sc.loc[sc["strategy"] == s, "nauc"]).any() for sc in scores.values())]
     if not ranked or not scores:
         return pd.DataFrame(columns=["strategy", "mean_rank", "lo", "hi", "regimes", "seeds", "best_in"])
@@ -149,4 +150,6 @@ def ranking(scores: Dict[str, pd.DataFrame], order: Sequence[str], draws: int = 
                         "regimes": len(regimes), "seeds": min(len(wide[r]) for r in regimes),
                         "best_in": [sum(point.loc[r, s] == point.loc[r].min() for r in regimes) for s in ranked]})
     out["_order"] = range(len(out))
-    return out.sort_values(["mean_rank", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    out = out.sort_values(["mean_rank", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    out.attrs["common_seeds"] = {r: [int(k) for k in wide[r].index] for r in regimes}   # what each regime ranks on
+    return out

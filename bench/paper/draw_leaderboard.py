@@ -3,6 +3,7 @@ paired difference from the baseline, and which strategies beat it) and ``draw: r
 artifact: the mean rank with its bootstrap interval, the pairwise win/tie/loss matrix, and the short answer a
 study's README block shows). The numbers are ``bench.analysis.leaderboard``'s; registered in
 ``bench.paper.draw.DRAW`` like every other kind."""
+import math
 from collections import Counter
 
 import matplotlib
@@ -175,7 +176,7 @@ def draw_ranking(doc, art, t, ctx):
                     capsize=3, mfc="white" if ref.get(r.strategy) else color)
     ax.set_yticks(y, [label_of(s, {}) + (" (reads labels)" if ref.get(s) else "") for s in rank["strategy"]],
                   fontsize="small")
-    n_regimes = int(rank["regimes"].iloc[0])
+    n_regimes, common = int(rank["regimes"].iloc[0]), int(rank["seeds"].min())
     ax.set_xlabel(f"mean rank by nAUC over {n_regimes} regimes (1 = best), 95 % bootstrap interval over seeds")
     ax.grid(axis="x", alpha=0.3)
     ax.invert_xaxis()
@@ -188,10 +189,11 @@ def draw_ranking(doc, art, t, ctx):
           f"for every strategy: paired; a fixed generator, so the page is the same each time it is generated). "
           f"Against `{ctx.baseline}`: in how many regimes the paired 95 % interval of the nAUC difference lies "
           "above 0 (better), holds 0, or lies below 0 (worse); not tested where fewer than 2 seeds are paired with "
-          f"`{ctx.baseline}`'s. Read both as a guide, not as tests: with 3 seeds "
-          "a regime has only 10 distinct bootstrap resamples, so the rank interval under-covers and need not "
-          "contain the point estimate; and with one comparison per strategy and regime, about 1 in 20 verdicts "
-          "of 'better' or 'worse' is expected by chance alone.")
+          f"`{ctx.baseline}`'s. " + _ranked_on(rank, scores) + " Read both as a guide, not as tests: "
+          + (f"with {plural(common, 'seed')} a regime has only {math.comb(2 * common - 1, common)} distinct "
+             "bootstrap resamples, so the rank interval under-covers and need not contain the point estimate; and "
+             if common > 1 else "") + "with one comparison per strategy and regime, about 1 in 20 verdicts of "
+          "'better' or 'worse' is expected by chance alone.")
     cells = []
     for i, r in enumerate(rank.itertuples(), 1):
         v = [verdicts[d].get(r.strategy, "n/a") for d in scores]
@@ -200,11 +202,31 @@ def draw_ranking(doc, art, t, ctx):
                       "/".join(str(v.count(x)) for x in ("better", "no difference", "worse", "n/a")) if r.strategy
                       != ctx.baseline else "(baseline)", r.seeds])
     doc.table(["#", "strategy", "mean rank [95 % bootstrap]", "first in (regimes)",
-               f"vs {ctx.baseline}: better / no difference / worse / not tested (regimes)", "seeds per regime"], cells)
+               f"vs {ctx.baseline}: better / no difference / worse / not tested (regimes)", "common seeds per regime"], cells)
     if left:
-        doc.p("Not ranked (no finished trial in every regime yet): " + _names(left, ref) + ".")
-    wtl_section(doc, rows.rename(columns={"accuracy": "value"}), order, ref)
+        doc.p("Not ranked, and so left out of every regime's ranks above (no finished trial in every regime yet): "
+              + _names(left, ref) + ".")
+    wtl_section(doc, rows.rename(columns={"accuracy": "value"}), order, ref,
+                "the paired nAUC differences in the regimes' tables below")
     doc.answer = (_progress(art, t, rank, left) + _answer(rank, verdicts, ref, ctx.baseline), name)
+
+
+def _ranked_on(rank, scores):
+    """What the ranks stand on: in each regime the seeds every ranked strategy finished (a paired draw needs the
+    same seeds), and, where some strategy has more, that a rank can then differ from the order of the regime
+    tables' means (which use every seed a strategy has)."""
+    on = rank.attrs.get("common_seeds") or {}
+    groups = {}
+    for regime, seeds in on.items():
+        groups.setdefault(tuple(seeds), []).append(f"`{regime}`")
+    where = "; ".join(", ".join(map(str, seeds)) + (f" in {', '.join(r)}" if len(groups) > 1 else " in every regime")
+                      for seeds, r in groups.items())
+    more = any(np.isfinite(sc.loc[sc["strategy"] == s, "nauc"]).sum() > len(on[regime])
+               for regime, sc in scores.items() if regime in on for s in rank["strategy"])
+    return (f"The ranks use, in each regime, only the seeds that every ranked strategy has finished there (seed"
+            f"{'s' if any(len(k) > 1 for k in groups) else ''} {where}), so that each bootstrap draw pairs them"
+            + ("; as some strategies have more seeds, a rank need not follow the order of the means in the "
+               "regimes' tables below, which use every seed a strategy has" if more else "") + ".")
 
 
 def _progress(art, t, rank, left):

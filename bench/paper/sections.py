@@ -101,8 +101,9 @@ def diff_cell(d) -> str:
     return f"{pct(r['mean'], True)} [{pct(r['lo'], True)}, {pct(r['hi'], True)}]"
 
 
-def wtl_section(doc, cells, order, ref):
-    """The pairwise win/tie/loss matrix over (dataset, round) cells."""
+def wtl_section(doc, cells, order, ref, differences="the curves' paired differences above"):
+    """The pairwise win/tie/loss matrix over (dataset, round) cells; ``differences``: where the page shows the
+    paired differences the matrix's ties are read against."""
     order = [s for s in order if s in set(cells["strategy"])]
     cells = cells[cells["round"] > 0]   # round 0: every strategy has the same initial pool, a tie by construction
     wins, tested = stats.win_tie_loss(cells, "value", cell=("dataset", "round"), order=order)
@@ -126,7 +127,7 @@ def wtl_section(doc, cells, order, ref):
           "paper summarises benchmarks, without its 1/L weighting); cells with fewer than 2 common seeds are "
           "not counted" + (" (—: no cell counted for the pair)" if dashed else "") + ". Entries are "
           "wins/ties/losses of the row; with 3 seeds a single round's test has little power, so ties dominate "
-          "where the curves' paired differences above are still positive."
+          f"where {differences} are still positive."
           + (" Not in the matrix (fewer than 2 seeds in common with any other strategy in any cell): "
              + ", ".join(f"`{label_of(s, ref)}`" for s in untested) + "." if untested else ""))
     doc.table(["A \\ B"] + order + ["total"], rows)

@@ -367,6 +367,36 @@ def test_an_early_answer_says_what_it_stands_on_and_claims_nothing_it_has_not_te
                      "finished trials in every regime."]
 
 
+def test_the_ranking_says_which_seeds_it_stands_on_when_some_strategies_have_more(tmp_path):
+    """The ranks pair seeds, so they use only those every ranked strategy has: the page names them, warns that a
+    rank may then differ from the regime tables' order, and sizes the bootstrap caveat by the seeds it has."""
+    # `a` beats `random` on seed 0 alone, `random`'s other two seeds are far higher: its table mean is the best
+    uneven = {("digits", "random"): [0.50, 0.90, 0.90], ("digits", "a"): [0.60],
+              ("digits_dom1", "random"): [0.50, 0.90, 0.90], ("digits_dom1", "a"): [0.60], ("digits", "b"): [0.4]}
+    page = []
+    _answer_of(tmp_path, uneven, page=page)
+    para = next(p for p in page[0].split("\n\n") if p.startswith("Each strategy's rank"))
+    assert "only the seeds that every ranked strategy has finished there (seed 0 in every regime)" in para
+    assert "a rank need not follow the order of the means in the regimes' tables below" in para
+    assert "distinct bootstrap resamples" not in para   # one seed: no interval, no caveat about its resamples
+    assert "| 1 | a | 1.00 (1 seed: no interval) |" in page[0]
+    assert "Not ranked, and so left out of every regime's ranks above (no finished trial in every regime yet): " \
+        "`b`." in page[0]
+    even = {(d, s): [0.5 + 0.1 * i + 0.01 * k for k in range(3)] for d in ("digits", "digits_dom1")
+            for i, s in enumerate(("random", "a", "b"))}
+    page = []
+    _answer_of(tmp_path, even, page=page)
+    para = next(p for p in page[0].split("\n\n") if p.startswith("Each strategy's rank"))
+    assert "(seeds 0, 1, 2 in every regime), so that each bootstrap draw pairs them. Read" in para
+    assert "with 3 seeds a regime has only 10 distinct bootstrap resamples" in para
+    # seeds that differ between regimes are named regime by regime
+    page = []
+    _answer_of(tmp_path, {**even, **{("digits_dom1", s): v[:2] for (d, s), v in even.items() if d == "digits"}},
+               page=page)
+    assert "(seeds 0, 1, 2 in `digits`; 0, 1 in `digits_dom1`)" in page[0]
+    assert "with 2 seeds a regime has only 3 distinct bootstrap resamples" in page[0]
+
+
 def test_a_regime_table_says_when_balanced_accuracy_cannot_differ_from_accuracy(tmp_path):
     """On a test set with as many images of every class, the mean of per-class recalls is the accuracy: the page
     says so instead of leaving a reader to suspect a copied column; where they differ it says nothing."""
