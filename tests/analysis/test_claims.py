@@ -44,6 +44,17 @@ def test_does_not_agree_and_inconclusive():
     assert v.verdict == "inconclusive at this scale" and "contains 0" in v.reason
 
 
+def test_the_same_non_zero_difference_in_every_seed_is_judged_by_its_sign_without_an_interval():
+    up = rows({"random": [[0.2], [0.3], [0.4]], "vabal": [[0.3], [0.4], [0.5]]})   # +10 points in each seed
+    v = claims.check(CLAIM, up, "accuracy", ["d1"])
+    assert v.verdict == "agrees" and v.diff == pytest.approx((10.0, 10.0, 10.0))
+    assert "by the same 10.00 points in each of the 3 seeds (no spread, no interval)" in v.reason
+    down = claims.check(CLAIM, rows({"random": [[0.3], [0.4]], "vabal": [[0.2], [0.3]]}), "accuracy", ["d1"])
+    assert down.verdict == "does not agree" and "below `random` by the same 10.00 points" in down.reason
+    same = claims.check(CLAIM, rows({"random": [[0.3], [0.4]], "vabal": [[0.3], [0.4]]}), "accuracy", ["d1"])
+    assert same.verdict == "does not agree" and "identical scores" in same.reason
+
+
 def test_final_measure_uses_the_last_round():
     df = rows({"random": [[0.9, 0.2], [0.9, 0.3]], "vabal": [[0.1, 0.3], [0.1, 0.4]]})
     final = claims.check(claims.Claim(**{**CLAIM.__dict__, "measure": "final"}), df, "accuracy", ["d1"])
