@@ -202,7 +202,8 @@ def draw_ranking(doc, art, t, ctx):
                       "/".join(str(v.count(x)) for x in ("better", "no difference", "worse", "n/a")) if r.strategy
                       != ctx.baseline else "(baseline)", r.seeds])
     doc.table(["#", "strategy", "mean rank [95 % bootstrap]", "first in (regimes)",
-               f"vs {ctx.baseline}: better / no difference / worse / not tested (regimes)", "common seeds per regime"], cells)
+               f"vs {ctx.baseline}: better / no difference / worse / not tested (regimes)",
+               "common seeds per regime"], cells)
     if left:
         doc.p("Not ranked, and so left out of every regime's ranks above (no finished trial in every regime yet): "
               + _names(left, ref) + ".")
